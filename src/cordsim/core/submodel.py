@@ -1,0 +1,128 @@
+"""Submodel, State, Param and Output: how a biological process declares itself.
+
+A submodel declares its states (with units and initial values), its parameters (name,
+meaning and unit; values, bounds and sources live in the parameter files), its algebraic
+outputs, and the names it reads from other submodels (``inputs``). Its ``outputs`` and
+``rates`` methods are pure arithmetic built from :mod:`cordsim.core.mathfn`, so they run
+on floats, pint quantities and sympy symbols alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+Initial = float | Callable[["Values"], Any]
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable: meaning, unit and initial value (a number or a function of params)."""
+
+    description: str
+    unit: str
+    initial: Initial = 0.0
+    name: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter declaration: meaning and the unit the rate laws expect."""
+
+    description: str
+    unit: str
+    name: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An algebraic quantity computed from states and parameters (readable by other submodels)."""
+
+    description: str
+    unit: str
+    name: str = field(default="", compare=False)
+
+
+class Values(Mapping[str, Any]):
+    """Read-only attribute access to a fixed set of named values.
+
+    Reading a name outside the set raises ``AttributeError`` naming the owner, which is how
+    ``Model.check`` finds undeclared inputs.
+    """
+
+    __slots__ = ("_data", "_owner")
+
+    def __init__(self, data: Mapping[str, Any], owner: str = "") -> None:
+        object.__setattr__(self, "_data", dict(data))
+        object.__setattr__(self, "_owner", owner)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(
+                f"{self._owner or 'values'}: {name!r} is not available here "
+                "(declare it as a state, parameter, output or input)"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Values are read-only")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Submodel:
+    """Base class of every biological process.
+
+    Subclasses declare ``State``, ``Param`` and ``Output`` class attributes, an ``inputs``
+    tuple, and implement ``rates`` (and ``outputs`` when they declare any).
+    """
+
+    inputs: ClassVar[tuple[str, ...]] = ()
+    states: ClassVar[dict[str, State]]
+    params: ClassVar[dict[str, Param]]
+    output_decls: ClassVar[dict[str, Output]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        states: dict[str, State] = {}
+        params: dict[str, Param] = {}
+        outputs: dict[str, Output] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, State):
+                    states[key] = State(value.description, value.unit, value.initial, key)
+                elif isinstance(value, Param):
+                    params[key] = Param(value.description, value.unit, key)
+                elif isinstance(value, Output):
+                    outputs[key] = Output(value.description, value.unit, key)
+        cls.states, cls.params, cls.output_decls = states, params, outputs
+
+    @property
+    def name(self) -> str:
+        """Snake-case name of the submodel (its section in parameter files)."""
+        out = []
+        for i, ch in enumerate(type(self).__name__):
+            if ch.isupper() and i:
+                out.append("_")
+            out.append(ch.lower())
+        return "".join(out)
+
+    def outputs(self, t: Any, v: Values, p: Values) -> dict[str, Any]:
+        """Algebraic outputs as a dict keyed by the declared ``Output`` names."""
+        return {}
+
+    def rates(self, t: Any, v: Values, p: Values) -> dict[str, Any]:
+        """Time derivative (per day) of each state this submodel owns."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,50 @@
+"""Units: one pint registry for the package; internal time is days.
+
+Values are stored as plain floats in each quantity's declared unit. pint is used at the
+edges (loading parameter files, user input) and by ``Model.check`` to verify the dimensions
+of every rate law.
+
+Examples
+--------
+>>> convert(1.0, "hour", "day")
+0.041666666666666664
+>>> parse_unit("cell/mm^3").dimensionality == ureg("cell/mm^3").dimensionality
+True
+"""
+
+from __future__ import annotations
+
+import pint
+
+from cordsim.errors import UnitError
+
+ureg = pint.UnitRegistry()
+ureg.define("cell = [cell_count]")
+ureg.define("particle = [particle_count]")
+ureg.define("copy = [molecule_count]")
+
+TIME_UNIT = "day"
+
+
+def parse_unit(unit: str) -> pint.Unit:
+    """Parse a unit string, raising :class:`UnitError` naming it if pint cannot."""
+    try:
+        return ureg.parse_units(unit)
+    except (pint.errors.UndefinedUnitError, ValueError, AttributeError, TypeError) as exc:
+        raise UnitError(f"cannot parse unit {unit!r}: {exc}") from None
+
+
+def convert(value: float, from_unit: str, to_unit: str, *, what: str = "value") -> float:
+    """Convert ``value`` from one unit to another, or raise a :class:`UnitError` naming both."""
+    try:
+        return float(ureg.Quantity(value, parse_unit(from_unit)).to(parse_unit(to_unit)).magnitude)
+    except pint.errors.DimensionalityError:
+        raise UnitError(
+            f"{what}: unit {from_unit!r} is not compatible with {to_unit!r} "
+            f"({parse_unit(from_unit).dimensionality} vs {parse_unit(to_unit).dimensionality})"
+        ) from None
+
+
+def same_dimension(a: str, b: str) -> bool:
+    """True if two unit strings have the same dimensionality."""
+    return parse_unit(a).dimensionality == parse_unit(b).dimensionality

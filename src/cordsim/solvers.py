@@ -1,0 +1,75 @@
+"""ODE solver settings and integration with SciPy (LSODA by default, analytic Jacobian).
+
+The engine was chosen by ``benchmarks/single_trajectory.py`` on this model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from cordsim.core.codegen import CompiledModel
+
+METHODS = ("LSODA", "BDF", "Radau")
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Integration method and tolerances (time in days).
+
+    Examples
+    --------
+    >>> Solver(method="BDF", rtol=1e-8).method
+    'BDF'
+    """
+
+    method: str = "LSODA"
+    rtol: float = 1e-6
+    atol: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown solver method {self.method!r}; allowed: {METHODS}")
+        for name in ("rtol", "atol"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"solver {name} must be positive and finite, got {value}")
+
+    def as_dict(self) -> dict[str, object]:
+        """Settings as a plain dict (recorded in results)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Integration:
+    """Raw integration output: times reached, states (states x times), status and message."""
+
+    t: np.ndarray
+    y: np.ndarray
+    success: bool
+    message: str
+    nfev: int
+
+
+def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
+              solver: Solver) -> Integration:
+    """Integrate from ``t_eval[0]`` to ``t_eval[-1]``; on failure keep the points reached."""
+
+    def fun(t: float, y: np.ndarray) -> np.ndarray:
+        return compiled.rhs(t, y, p)
+
+    def jac(t: float, y: np.ndarray) -> np.ndarray:
+        return compiled.jac(t, y, p)
+
+    with np.errstate(all="ignore"):
+        sol = solve_ivp(fun, (float(t_eval[0]), float(t_eval[-1])), y0, method=solver.method,
+                        t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=solver.atol)
+    y = np.asarray(sol.y, dtype=float).reshape(len(y0), -1)
+    ok = bool(sol.success) and np.all(np.isfinite(y))
+    message = sol.message if not ok else "ok"
+    if sol.success and not np.all(np.isfinite(y)):
+        message = "non-finite state values"
+    return Integration(t=np.asarray(sol.t, dtype=float), y=y, success=ok, message=str(message),
+                       nfev=int(sol.nfev))

@@ -1,0 +1,97 @@
+"""Cytokines: TNF-alpha, IL-1beta, IL-6, IL-10, TGF-beta in the lesion; TNF-alpha, IL-6 in serum.
+
+Review Sections 2.1-2.3, 3.4.2. M1-like cells make TNF-alpha, IL-1beta (NLRP3-gated) and
+IL-6 in proportion to NF-kB activity; M2-like cells make IL-10 and TGF-beta [89];
+neutrophils add TNF-alpha and IL-1beta early; hemorrhage releases platelet TGF-beta;
+astrocytes make IL-6 on IL-1beta. Serum levels follow spill-over through the leaky barrier
+and a DAMP-driven systemic response.
+"""
+
+from __future__ import annotations
+
+from cordsim.core import Output, Param, State, Submodel
+from cordsim.core.mathfn import hill
+
+PER_CELL = "pg/mL/day/(cell/mm^3)"
+
+
+class LesionCytokines(Submodel):
+    """Pro- and anti-inflammatory cytokines in lesion tissue."""
+
+    tnf = State("TNF-alpha in the lesion", "pg/mL", initial=0.0)
+    il1b = State("IL-1beta in the lesion", "pg/mL", initial=0.0)
+    il6 = State("IL-6 in the lesion", "pg/mL", initial=0.0)
+    il10 = State("IL-10 in the lesion", "pg/mL", initial=0.0)
+    tgfb = State("Active TGF-beta in the lesion", "pg/mL",
+                 initial=lambda p: p.tgfb_platelet * p.injury_severity)
+
+    s_tnf_m1 = Param("TNF-alpha secretion per M1-like cell at full NF-kB", PER_CELL)
+    s_tnf_neutrophil = Param("TNF-alpha secretion per neutrophil", PER_CELL)
+    s_il1b_m1 = Param("IL-1beta secretion per M1-like cell at unit NLRP3 activity", PER_CELL)
+    s_il1b_neutrophil = Param("IL-1beta secretion per neutrophil", PER_CELL)
+    k_il1b_pyroptosis = Param("IL-1beta released per pyroptotic cell", "pg/mL/(cell/mm^3)")
+    s_il6_m1 = Param("IL-6 secretion per M1-like cell at full NF-kB", PER_CELL)
+    k_il6_astrocyte = Param("Maximal IL-6 secretion by astrocytes on IL-1beta", "pg/mL/day")
+    ec50_il1b_il6 = Param("IL-1beta giving half-maximal astrocytic IL-6", "pg/mL")
+    s_il10_m2 = Param("IL-10 secretion per M2-like cell", PER_CELL)
+    s_tgfb_m2 = Param("TGF-beta secretion per M2-like cell", PER_CELL)
+    s_tgfb_m1 = Param("TGF-beta secretion per M1-like macrophage", PER_CELL)
+    tgfb_platelet = Param("Platelet TGF-beta released by hemorrhage per unit severity", "pg/mL")
+    d_tnf = Param("TNF-alpha clearance rate in tissue", "1/day")
+    d_il1b = Param("IL-1beta clearance rate in tissue", "1/day")
+    d_il6 = Param("IL-6 clearance rate in tissue", "1/day")
+    d_il10 = Param("IL-10 clearance rate in tissue", "1/day")
+    d_tgfb = Param("Active TGF-beta clearance rate in tissue", "1/day")
+
+    inputs = ("microglia_m1", "microglia_m2", "macrophages_m1", "macrophages_m2", "neutrophils",
+              "nfkb_activity", "nlrp3_activity", "myeloid_pyroptosis", "injury_severity")
+
+    def rates(self, t, v, p):
+        m1 = v.microglia_m1 + v.macrophages_m1
+        m2 = v.microglia_m2 + v.macrophages_m2
+        return {
+            "tnf": p.s_tnf_m1 * v.nfkb_activity * m1 + p.s_tnf_neutrophil * v.neutrophils
+            - p.d_tnf * v.tnf,
+            "il1b": p.s_il1b_m1 * v.nlrp3_activity * m1 + p.s_il1b_neutrophil * v.neutrophils
+            + p.k_il1b_pyroptosis * v.myeloid_pyroptosis - p.d_il1b * v.il1b,
+            "il6": p.s_il6_m1 * v.nfkb_activity * m1
+            + p.k_il6_astrocyte * hill(v.il1b, p.ec50_il1b_il6, 1) - p.d_il6 * v.il6,
+            "il10": p.s_il10_m2 * m2 - p.d_il10 * v.il10,
+            "tgfb": p.s_tgfb_m2 * m2 + p.s_tgfb_m1 * v.macrophages_m1 - p.d_tgfb * v.tgfb,
+        }
+
+
+class SerumCytokines(Submodel):
+    """Systemic TNF-alpha and IL-6: basal level, spill-over from the lesion, systemic response."""
+
+    serum_tnf = State("Serum TNF-alpha", "pg/mL",
+                      initial=lambda p: p.k_serum_tnf_basal / p.d_serum_tnf)
+    serum_il6 = State("Serum IL-6", "pg/mL",
+                      initial=lambda p: p.k_serum_il6_basal / p.d_serum_il6)
+
+    k_serum_tnf_basal = Param("Basal TNF-alpha input to serum", "pg/mL/day")
+    k_serum_il6_basal = Param("Basal IL-6 input to serum", "pg/mL/day")
+    d_serum_tnf = Param("Serum TNF-alpha clearance rate", "1/day")
+    d_serum_il6 = Param("Serum IL-6 clearance rate", "1/day")
+    k_spillover = Param("Lesion-to-serum spill-over per unit barrier leak", "1/day")
+    k_systemic_tnf = Param("Maximal systemic (splenic) TNF-alpha response to DAMPs", "pg/mL/day")
+    k_systemic_il6 = Param("Maximal systemic (hepatic/splenic) IL-6 response to DAMPs",
+                           "pg/mL/day")
+    ec50_damps_systemic = Param("DAMP level giving half the systemic response", "1")
+
+    systemic_inflammation = Output("Systemic inflammatory drive from the lesion (0-1)", "1")
+
+    inputs = ("tnf", "il6", "damps", "leukocyte_entry")
+
+    def outputs(self, t, v, p):
+        return {"systemic_inflammation": hill(v.damps * v.leukocyte_entry,
+                                              p.ec50_damps_systemic, 1)}
+
+    def rates(self, t, v, p):
+        spill = p.k_spillover * v.leukocyte_entry
+        return {
+            "serum_tnf": p.k_serum_tnf_basal + spill * v.tnf
+            + p.k_systemic_tnf * v.systemic_inflammation - p.d_serum_tnf * v.serum_tnf,
+            "serum_il6": p.k_serum_il6_basal + spill * v.il6
+            + p.k_systemic_il6 * v.systemic_inflammation - p.d_serum_il6 * v.serum_il6,
+        }
