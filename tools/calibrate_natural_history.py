@@ -33,13 +33,16 @@ FREE = [
     "k_neutrophil_influx", "d_neutrophils", "ec50_damps_neutrophil", "k_monocyte_influx",
     "km_macrophage_crowding", "d_macrophages", "k_monocyte_differentiation",
     "ec50_tnf_monocyte", "ec50_il1b_monocyte", "ec50_damps_monocyte", "s_tnf_m1", "s_il1b_m1",
-    "f_nfkb_tonic", "w_myelin_tlr4", "ec50_myelin_tlr4", "ec50_myelin_nlrp3", "w_m1_myelin",
-    "ec50_myelin_m1", "w_m2_efferocytosis", "w_m2_il10", "w_m2_tgfb", "w_m1_tnf",
+    "f_nfkb_tonic", "w_myelin_tlr4", "ec50_load_tlr4", "ec50_load_nlrp3", "w_m1_myelin",
+    "ec50_load_m1", "w_m2_efferocytosis", "w_m2_il10", "w_m2_tgfb", "w_m1_tnf",
     "k_junction_cytokine", "k_junction_protease", "k_junction_repair", "k_angiogenesis",
     "k_vessel_maturation", "k_leak_vessels", "k_leak_junctions", "s_mmp2_macrophage",
     "s_mmp2_astrocyte", "k_myelin_phagocytosis", "d_myelin_processing", "k_wallerian",
     "f_axons_primary", "k_axon_secondary", "ec50_function_substrate", "f_seal_max",
-    "ec50_microglia_seal", "k_pericyte_repair", "k_pericyte_loss",
+    "ec50_microglia_seal", "k_pericyte_repair", "k_pericyte_loss", "k_microglia_proliferation",
+    "microglia_capacity", "d_microglia_deactivation", "k_macrophage_switch", "w_m1_damps",
+    "w_m2_basal", "k_efferocytosis", "s_tgfb_m2", "s_il10_m2", "k_neuron_cytokine",
+    "k_oligo_cytokine", "k_regrowth",
 ]
 
 
@@ -96,7 +99,21 @@ def objective_terms(params: cordsim.ParameterSet) -> dict[str, float]:
                                + _hinge(rr.at("bbb_score", 1), 0, 2, 0.5)
                                + _hinge(abs(float(rr["bbb_score"][-1]) - rr.at("bbb_score", 56)),
                                         0, 1.0, 0.3))
+    terms["neutrophil_magnitude"] = _hinge(math.log10(npk), math.log10(3e3), math.log10(3e4),
+                                           0.1)
+    share = r.at("neutrophils", 0.5) / (r.at("neutrophils", 0.5) + r.at("macrophages", 0.5)
+                                        + r.at("monocytes", 0.5))
+    terms["neutrophil_share"] = _hinge(share, 0.92, 1, 0.02)
+    terms["microglia_then_macrophages"] = (
+        _hinge(r.at("microglia_activated", 3) / r.at("macrophages", 3), 1.1, 1e9, 0.1)
+        + _hinge(r.at("macrophages", 14) / r.at("microglia_activated", 14), 1.2, 1e9, 0.1))
+    tmac, macpk = r.peak("macrophages")
+    terms["macrophage_course"] = (_hinge(tmac, 0, 28, 2)
+                                  + _hinge(float(mac[-1]) / macpk, 0.15, 0.85, 0.05))
+    terms["junctions_floor"] = (_hinge(float(np.min(r["tight_junctions"])), 0.15, 1, 0.03)
+                                + _hinge(float(np.min(r["pericytes"])), 0.2, 1, 0.03))
     ttnf, tnfpk = r.peak("tnf")
+    terms["tnf_late"] = _hinge(r.at("tnf", 28) / tnfpk, 0, 0.45, 0.05)
     terms["tnf_acute"] = _hinge(ttnf, 0, 1.0, 0.25) + _hinge(r.at("tnf", 14) / tnfpk, 0, 0.5, 0.1)
     til1b, il1bpk = r.peak("il1b")
     terms["il1b_acute"] = _hinge(til1b, 0, 1.5, 0.25) + _hinge(r.at("il1b", 14) / il1bpk, 0, 0.6,

@@ -73,8 +73,16 @@ class Simulation:
         p = np.array([self.parameters[name] for name in self.model.param_names])
         y0 = self.compiled.initial(p)
         sol = integrate(self.compiled, y0, p, t_eval, self.solver)
-        status = "ok" if sol.success else (
-            f"solver failed at t = {sol.t[-1] if sol.t.size else 0.0:.4g} day: {sol.message}")
+        if sol.success:
+            status = "ok"
+        else:
+            message = sol.message
+            if sol.nonfinite:
+                names = [self.model.state_names[i] for i in sol.nonfinite]
+                message += f" in {', '.join(names)}"
+            reached = f"{sol.t[-1]:.4g}" if sol.t.size else "0"
+            status = (f"solver failed after day {reached} (of {t_eval[-1]:g}) with "
+                      f"{self.solver.method}: {message}")
         result = SimulationResult.from_integration(self, sol.t, sol.y, p, status=status)
         if not sol.success and throw:
             raise SimulationError(status + " (partial result in .partial)", partial=result)

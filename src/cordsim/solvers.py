@@ -51,6 +51,7 @@ class Integration:
     success: bool
     message: str
     nfev: int
+    nonfinite: tuple[int, ...] = ()
 
 
 def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
@@ -66,10 +67,15 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
     with np.errstate(all="ignore"):
         sol = solve_ivp(fun, (float(t_eval[0]), float(t_eval[-1])), y0, method=solver.method,
                         t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=solver.atol)
+    t = np.asarray(sol.t, dtype=float)
     y = np.asarray(sol.y, dtype=float).reshape(len(y0), -1)
-    ok = bool(sol.success) and np.all(np.isfinite(y))
-    message = sol.message if not ok else "ok"
-    if sol.success and not np.all(np.isfinite(y)):
-        message = "non-finite state values"
-    return Integration(t=np.asarray(sol.t, dtype=float), y=y, success=ok, message=str(message),
-                       nfev=int(sol.nfev))
+    finite = np.all(np.isfinite(y), axis=0)
+    if not np.all(finite):  # keep the points computed before the first non-finite value
+        first_bad = int(np.argmin(finite))
+        bad_states = np.flatnonzero(~np.isfinite(y[:, first_bad]))
+        t, y = t[:first_bad], y[:, :first_bad]
+        return Integration(t=t, y=y, success=False, nfev=int(sol.nfev),
+                           message="non-finite state values",
+                           nonfinite=tuple(int(i) for i in bad_states))
+    return Integration(t=t, y=y, success=bool(sol.success), nfev=int(sol.nfev),
+                       message="ok" if sol.success else str(sol.message))

@@ -78,9 +78,9 @@ class ParameterSet:
     --------
     >>> import cordsim
     >>> ps = cordsim.default_parameters()
-    >>> ps2 = ps.replace(d_neutrophils=1.0)
-    >>> ps2["d_neutrophils"], ps2.history[-1]
-    (1.0, 'd_neutrophils: 0.9 -> 1.0')
+    >>> ps2 = ps.replace(d_neutrophils="1.5 1/day")
+    >>> ps2["d_neutrophils"], ps2.history[-1].startswith("d_neutrophils: ")
+    (1.5, True)
     """
 
     def __init__(self, records: Mapping[str, ParamRecord], *, name: str,

@@ -45,24 +45,30 @@ class Neutrophils(Submodel):
 class MyeloidSignaling(Submodel):
     """Intracellular hubs shared by microglia and macrophages: NF-kB, NLRP3, polarization cue.
 
-    TLR4 ligands (DAMPs, myelin) drive NF-kB [25]; myelin loading and DAMPs prime the
-    NLRP3 inflammasome; the polarization target weighs M1 cues (TNF, DAMPs, myelin
-    loading [9]) against M2 cues (IL-10, TGF-beta, efferocytosis [81]).
+    TLR4 ligands (DAMPs, myelin lipids) drive NF-kB [25]; DAMPs and myelin loading prime
+    the NLRP3 inflammasome; the polarization target weighs M1 cues (TNF, DAMPs, myelin
+    loading per phagocyte, i.e. foam cells [9]) against M2 cues (IL-10, TGF-beta,
+    efferocytosis [81]). Myelin loading is per phagocyte: as macrophage numbers fall while
+    their lipid is processed slowly, each cell's load rises and it turns pro-inflammatory.
     """
 
     f_nfkb_tonic = Param("NF-kB activity of M1-like cells without TLR4 ligands", "1")
     ec50_damps_tlr4 = Param("DAMP level giving half-maximal TLR4 signaling", "1")
-    w_myelin_tlr4 = Param("Weight of internalized myelin relative to DAMPs in TLR4 signaling", "1")
-    ec50_myelin_tlr4 = Param("Internalized myelin giving half-maximal TLR4/CD36 signaling", "1")
+    w_myelin_tlr4 = Param("Weight of myelin loading relative to DAMPs in TLR4 signaling", "1")
+    ec50_load_tlr4 = Param("Myelin load per phagocyte giving half-maximal TLR4/CD36 signaling",
+                           "1")
     ec50_damps_nlrp3 = Param("DAMP level giving half-maximal NLRP3 priming", "1")
-    ec50_myelin_nlrp3 = Param("Internalized myelin giving half-maximal NLRP3 activation", "1")
+    ec50_load_nlrp3 = Param("Myelin load per phagocyte giving half-maximal NLRP3 activation "
+                            "(cholesterol crystals)", "1")
+    phagocyte_reference = Param("Phagocyte density defining unit myelin load per cell",
+                                "cell/mm^3")
     w_m1_basal = Param("Basal M1-like cue (unstimulated bias)", "1")
     w_m2_basal = Param("Basal M2-like cue (unstimulated bias)", "1")
     w_m1_tnf = Param("Weight of TNF-alpha as an M1 cue", "1")
     ec50_tnf_m1 = Param("TNF-alpha giving half the M1 cue", "pg/mL")
     w_m1_damps = Param("Weight of DAMPs (TLR4) as an M1 cue", "1")
     w_m1_myelin = Param("Weight of myelin loading (foam cells) as an M1 cue", "1")
-    ec50_myelin_m1 = Param("Internalized myelin giving half the foam-cell M1 cue", "1")
+    ec50_load_m1 = Param("Myelin load per phagocyte giving half the foam-cell M1 cue", "1")
     w_m2_il10 = Param("Weight of IL-10 as an M2 cue", "1")
     ec50_il10_m2 = Param("IL-10 giving half the M2 cue", "pg/mL")
     w_m2_tgfb = Param("Weight of TGF-beta as an M2 cue", "1")
@@ -70,26 +76,32 @@ class MyeloidSignaling(Submodel):
     w_m2_efferocytosis = Param("Weight of efferocytosis as an M2 cue", "1")
     ec50_efferocytosis_m2 = Param("Efferocytosis rate giving half the M2 cue", "cell/mm^3/day")
 
+    myelin_load = Output("Internalized myelin per phagocyte (relative to the reference density)",
+                         "1")
     nfkb_activity = Output("NF-kB activity of M1-like myeloid cells (tonic to 1)", "1")
     nlrp3_activity = Output("NLRP3 inflammasome activity (0-2)", "1")
     polarization_target = Output("M2-like fraction myeloid cells relax toward (0-1)", "1")
 
-    inputs = ("damps", "myelin_internalized", "tnf", "il10", "tgfb", "efferocytosis")
+    inputs = ("damps", "myelin_internalized", "tnf", "il10", "tgfb", "efferocytosis",
+              "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2")
 
     def outputs(self, t, v, p):
+        phagocytes = (v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2
+                      + 0.01 * p.phagocyte_reference)
+        load = v.myelin_internalized * p.phagocyte_reference / phagocytes
         tlr4 = ((hill(v.damps, p.ec50_damps_tlr4, 1)
-                 + p.w_myelin_tlr4 * hill(v.myelin_internalized, p.ec50_myelin_tlr4, 2))
-                / (1 + p.w_myelin_tlr4))
+                 + p.w_myelin_tlr4 * hill(load, p.ec50_load_tlr4, 2)) / (1 + p.w_myelin_tlr4))
         m1 = (p.w_m1_basal + p.w_m1_tnf * hill(v.tnf, p.ec50_tnf_m1, 1)
               + p.w_m1_damps * hill(v.damps, p.ec50_damps_tlr4, 1)
-              + p.w_m1_myelin * hill(v.myelin_internalized, p.ec50_myelin_m1, 4))
+              + p.w_m1_myelin * hill(load, p.ec50_load_m1, 4))
         m2 = (p.w_m2_basal + p.w_m2_il10 * hill(v.il10, p.ec50_il10_m2, 1)
               + p.w_m2_tgfb * hill(v.tgfb, p.ec50_tgfb_m2, 1)
               + p.w_m2_efferocytosis * hill(v.efferocytosis, p.ec50_efferocytosis_m2, 1))
         return {
+            "myelin_load": load,
             "nfkb_activity": p.f_nfkb_tonic + (1 - p.f_nfkb_tonic) * tlr4,
             "nlrp3_activity": hill(v.damps, p.ec50_damps_nlrp3, 1)
-            + hill(v.myelin_internalized, p.ec50_myelin_nlrp3, 2),
+            + hill(load, p.ec50_load_nlrp3, 2),
             "polarization_target": m2 / (m1 + m2),
         }
 

@@ -1,0 +1,140 @@
+"""Command line: ``cordsim run natural-history``, ``cordsim params``, ``cordsim validate``.
+
+``main(argv)`` returns an exit code, so it can be tested without a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from cordsim.errors import CordsimError, ScenarioError, SimulationError
+from cordsim.protocols import SPECIES, injury_presets
+
+
+def _out_dir(path: str) -> Path:
+    """Create the output folder and check that it is writable, or raise a ScenarioError."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ScenarioError(f"output folder {str(out)!r} is not writable: "
+                            f"{exc.strerror or exc}") from None
+    return out
+
+
+def _write_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    from cordsim.plotting import plot_natural_history, plot_outcomes
+
+    written = [result.to_csv(out / "timecourse.csv"), result.to_netcdf(out / "timecourse.nc")]
+    summary = out / "summary.csv"
+    result.summary().to_csv(summary, index=False, float_format="%.6g")
+    written.append(summary)
+    if result.time.size > 1:
+        written.append(plot_natural_history(result, out / "fig_natural_history.png"))
+        written.append(plot_outcomes({result.attrs["injury_severity_preset"]: result},
+                                     out / "fig_outcomes.png"))
+    return written
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cordsim.simulation import Simulation
+
+    if args.scenario != "natural-history":
+        raise ScenarioError(f"unknown scenario {args.scenario!r}; allowed: natural-history")
+    out = _out_dir(args.out)
+    sim = Simulation(injury=args.severity, species=args.species)
+    try:
+        result = sim.run(days=args.days, dt=args.dt)
+        code = 0
+    except SimulationError as exc:
+        result, code = exc.partial, 2
+        print(f"cordsim: {exc}", file=sys.stderr)
+    written = _write_outputs(result, out)
+    print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
+    print(result.summary().query("metric.str.startswith('bbb_day') or "
+                                 "metric.str.startswith('bscb_permeability_peak') or "
+                                 "metric.str.startswith('neutrophil_peak')",
+                                 engine="python").to_string(index=False))
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return code
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cordsim.simulation import default_parameters
+
+    df = default_parameters(args.species).to_dataframe()
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+        return 0
+    cols = ["parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "evidence",
+            "source"]
+    with pd.option_context("display.max_rows", None, "display.max_colwidth", 70,
+                           "display.width", 250):
+        print(df[cols].to_string(index=False))
+    counts = df["evidence"].value_counts().to_dict()
+    print(f"\n{len(df)} parameters; evidence: {counts}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cordsim.validation import validate
+
+    table = validate(progress=not args.quiet)
+    with pd.option_context("display.max_colwidth", 60, "display.width", 250):
+        shown = table.assign(result=table["passed"].map({True: "PASS", False: "FAIL"}))
+        print(shown[["claim", "source", "expected", "simulated", "result"]].to_string(index=False))
+    n_fail = int((~table["passed"]).sum())
+    print(f"\n{len(table) - n_fail} passed, {n_fail} failed")
+    if args.out:
+        table.to_csv(_out_dir(args.out) / "validation.csv", index=False)
+    return 1 if n_fail else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="cordsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and write tables and figures")
+    run.add_argument("scenario", help="scenario name: natural-history")
+    run.add_argument("--species", default="rat", help=f"species ({', '.join(SPECIES)})")
+    run.add_argument("--severity", default="moderate",
+                     help=f"injury preset ({', '.join(injury_presets())})")
+    run.add_argument("--days", type=float, default=70.0, help="days to simulate (default 70)")
+    run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
+    run.add_argument("--out", default="results/natural-history", help="output folder")
+    run.set_defaults(func=_cmd_run)
+
+    params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
+    params.add_argument("--species", default="rat")
+    params.add_argument("--csv", action="store_true", help="write CSV to standard output")
+    params.set_defaults(func=_cmd_params)
+
+    val = sub.add_parser("validate", help="check the model against the literature")
+    val.add_argument("--out", default=None, help="also write validation.csv here")
+    val.add_argument("--quiet", action="store_true", help="no progress bar")
+    val.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cordsim`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CordsimError as exc:
+        print(f"cordsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Figures a biologist recognises: the review's Fig. 1 panels and the tissue/behaviour outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cordsim.results import SimulationResult  # noqa: E402
+
+WEEK_TICKS = [0, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
+
+
+def _days_axis(ax: plt.Axes, end: float) -> None:
+    ticks = [t for t in WEEK_TICKS if t <= end] if end > 14 else None
+    if ticks:
+        ax.set_xticks(ticks)
+    ax.set_xlim(0, end)
+    ax.set_xlabel("days after injury")
+    ax.grid(alpha=0.3)
+
+
+def plot_natural_history(result: SimulationResult, path: str | Path, *,
+                         title: str | None = None) -> Path:
+    """Six panels after the review's Fig. 1: injury, cells, M1/M2, cytokines, BSCB, BBB."""
+    end = float(result.time[-1])
+    t = result.time
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    (a, b, c), (d, e, f) = axes
+
+    a.plot(t, result["neurons_fraction"], label="neurons")
+    a.plot(t, result["oligodendrocytes_fraction"], label="oligodendrocytes")
+    a.plot(t, result["axons_spared"], label="spared axons")
+    a.plot(t, result["myelin_debris"], "--", label="myelin debris")
+    a.set_title("A  Primary and secondary injury")
+    a.set_ylabel("fraction of intact cord")
+    a.set_ylim(bottom=0)
+    a.legend(fontsize=8)
+
+    b.plot(t, result["neutrophils"] / 1e3, label="neutrophils")
+    b.plot(t, result["microglia_activated"] / 1e3, label="activated microglia")
+    b.plot(t, result["macrophages"] / 1e3, label="macrophages (monocyte-derived)")
+    b.set_title("B  Immune cells in the lesion")
+    b.set_ylabel("thousand cells / mm³")
+    b.legend(fontsize=8)
+
+    c.plot(t, result["m2_fraction_macrophages"], label="macrophages")
+    c.plot(t, result["m2_fraction_microglia"], label="microglia")
+    c.axhline(0.5, color="grey", lw=0.8, ls=":")
+    c.set_ylim(0, 1)
+    c.set_title("C  Polarization: M2-like share (0 = M1-like, 1 = M2-like)")
+    c.set_ylabel("M2-like fraction")
+    c.legend(fontsize=8)
+
+    for name, label in (("tnf", "TNF-α"), ("il1b", "IL-1β"), ("il6", "IL-6"),
+                        ("il10", "IL-10"), ("tgfb", "TGF-β")):
+        d.plot(t, result[name], label=label)
+    d.set_yscale("symlog", linthresh=1.0)
+    d.set_title("D  Lesion cytokines")
+    d.set_ylabel("pg/mL")
+    d.legend(fontsize=8, ncol=2)
+
+    e.plot(t, result["bscb_permeability"], color="tab:red")
+    e.axhline(1.0, color="grey", lw=0.8, ls=":")
+    e.set_title("E  BSCB permeability (1 = intact cord)")
+    e.set_ylabel("relative permeability")
+
+    f.plot(t, result["bbb_score"], color="black")
+    f.set_ylim(0, 21)
+    f.set_title("F  Locomotor recovery")
+    f.set_ylabel("BBB score (0-21)")
+
+    for ax in axes.flat:
+        _days_axis(ax, end)
+    fig.suptitle(title or f"cordsim natural history: {result.attrs.get('injury_description', '')}")
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path) -> Path:
+    """Tissue sparing, lesion volume, serum cytokines and BBB score for one or more runs."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    end = max(float(r.time[-1]) for r in results.values())
+    for label, r in results.items():
+        (line,) = axes[0].plot(r.time, r["spared_tissue_fraction"], label=label)
+        axes[0].plot(r.time, r["lesion_volume_fraction"], ls="--", color=line.get_color())
+        axes[1].plot(r.time, r["serum_tnf"], color=line.get_color(), label=f"{label} TNF-α")
+        axes[1].plot(r.time, r["serum_il6"], ls="--", color=line.get_color(),
+                     label=f"{label} IL-6")
+        axes[2].plot(r.time, r["scar_cspg"], color=line.get_color(), label=f"{label} CSPG")
+        axes[2].plot(r.time, r["scar_fibrotic"], ls="--", color=line.get_color(),
+                     label=f"{label} fibrotic")
+        axes[3].plot(r.time, r["bbb_score"], color=line.get_color(), label=label)
+    axes[0].set_title("Spared tissue (solid) and lesion volume (dashed)")
+    axes[0].set_ylabel("fraction of epicenter")
+    axes[0].set_ylim(0, 1)
+    axes[1].set_title("Serum TNF-α (solid) and IL-6 (dashed)")
+    axes[1].set_ylabel("pg/mL")
+    axes[2].set_title("Scar: astroglial CSPG and fibrotic")
+    axes[2].set_ylabel("fraction of maximal")
+    axes[3].set_title("BBB locomotor score")
+    axes[3].set_ylabel("BBB (0-21)")
+    axes[3].set_ylim(0, 21)
+    for ax in axes:
+        _days_axis(ax, end)
+        ax.legend(fontsize=7)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

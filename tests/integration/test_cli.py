@@ -1,0 +1,94 @@
+"""The command line: outputs written as documented, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+import cordsim
+from cordsim.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nh")
+    assert main(["run", "natural-history", "--species", "rat", "--severity", "moderate",
+                 "--days", "70", "--out", str(out)]) == 0
+    return out
+
+
+def test_run_writes_documented_files(run_dir):
+    for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "fig_natural_history.png",
+                 "fig_outcomes.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+
+
+def test_timecourse_columns_and_resolution(run_dir):
+    df = pd.read_csv(run_dir / "timecourse.csv")
+    assert list(df.columns[: len(cordsim.TIMECOURSE_COLUMNS)]) == list(cordsim.TIMECOURSE_COLUMNS)
+    assert df["time_day"].iloc[0] == 0 and df["time_day"].iloc[-1] == 70
+    assert df["time_day"].diff().max() <= 0.5 + 1e-12
+    assert df["bbb_score"].between(0, 21).all()
+
+
+def test_summary_table(run_dir):
+    df = pd.read_csv(run_dir / "summary.csv")
+    assert {"metric", "value", "unit", "description"} <= set(df.columns)
+    assert "bbb_day70" in set(df["metric"])
+
+
+def test_sham_run(tmp_path):
+    assert main(["run", "natural-history", "--severity", "none", "--days", "7",
+                 "--out", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "timecourse.csv")
+    assert (df["bbb_score"] == 21).all()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--severity", "medium"], "unknown severity 'medium'; allowed: none, mild, moderate"),
+    (["--species", "dog"], "unknown species 'dog'; allowed: rat"),
+    (["--days", "-3"], "days must be a positive number"),
+])
+def test_bad_input_errors(tmp_path, capsys, argv, message):
+    code = main(["run", "natural-history", "--out", str(tmp_path), *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_scenario(tmp_path, capsys):
+    assert main(["run", "nat-history", "--out", str(tmp_path)]) == 2
+    assert "unknown scenario 'nat-history'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; see the file case")
+def test_unwritable_folder_permissions(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    assert main(["run", "natural-history", "--out", str(ro / "x")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_unwritable_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "natural-history", "--days", "1", "--out", str(blocker / "out")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_params_lists_everything(capsys):
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    for col in ("parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "evidence",
+                "source"):
+        assert col in out
+    assert "k_neutrophil_influx" in out
+    n = len(cordsim.models.CordModel().params)
+    assert f"{n} parameters" in out
+
+
+def test_params_csv(capsys):
+    assert main(["params", "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(cordsim.models.CordModel().params) + 1

@@ -1,0 +1,134 @@
+"""Whole runs: invariants (homeostasis, non-negativity, balances) and the acceptance behaviours."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import cordsim
+from cordsim.validation import SEVERITIES
+
+
+def test_sham_stays_at_homeostasis_for_70_days(runs):
+    res = runs["none"]
+    assert res.ok and res.time[-1] == pytest.approx(70.0)
+    for name, values in res.data.items():
+        ref = max(abs(float(values[0])), 1e-12)
+        assert np.max(np.abs(values - values[0])) / ref < 1e-6, name
+    assert res.at("bbb_score", 70) == pytest.approx(21.0)
+    assert res.at("bscb_permeability", 70) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_no_state_negative(runs, severity):
+    res = runs[severity]
+    assert res.ok
+    worst = {n: float(np.min(v)) for n, v in res.data.items()}
+    assert min(worst.values()) > -1e-6, min(worst, key=worst.get)
+
+
+def test_neutrophils_peak_then_fall(runs):
+    r = runs["moderate"]
+    t, pk = r.peak("neutrophils")
+    assert 0.5 <= t <= 2.0
+    assert r.at("neutrophils", 10) < 0.35 * pk
+
+
+def test_microglia_activated_within_hours(runs, params):
+    assert runs["moderate"].at("microglia_activated", 0.25) > 0.25 * params["microglia_density"]
+
+
+def test_macrophages_dominate_from_first_week(runs):
+    r = runs["moderate"]
+    late = r.time >= 7
+    assert np.all(r["macrophages"][late] > r["neutrophils"][late])
+    assert r.at("macrophages", 3) < 5 * r.at("neutrophils", 3)  # not before the neutrophil wave
+
+
+def test_m2_transient_then_m1_bias(runs):
+    r = runs["moderate"]
+    m2 = r["m2_fraction_macrophages"]
+    assert np.max(m2[(r.time >= 1) & (r.time <= 10)]) >= 0.5
+    assert np.mean(m2[r.time >= 28]) <= 0.35
+
+
+def test_bscb_biphasic(runs):
+    r = runs["moderate"]
+    t_peak, peak = r.peak("bscb_permeability")
+    t_dip, dip = r.trough("bscb_permeability", start=14, end=42)
+    t_2, second = r.peak("bscb_permeability", start=28, end=56)
+    assert 7 <= t_peak <= 14
+    assert 21 <= t_dip <= 35 and dip < peak
+    assert 35 <= t_2 <= 49 and second > dip
+    assert r.at("bscb_permeability", 70) > 1.05
+
+
+def test_bbb_by_severity(runs):
+    bbb = {s: float(runs[s]["bbb_score"][-1]) for s in ("mild", "moderate", "severe")}
+    assert bbb["mild"] > bbb["moderate"] > bbb["severe"]
+    assert 9 <= bbb["moderate"] <= 12
+    for s in ("mild", "moderate", "severe", "compression"):
+        assert runs[s].at("bbb_score", 1) <= 2.5
+
+
+def test_myelin_balance(runs, params):
+    """Myelin accounting: free + internalized changes only by sources and processing."""
+    r = runs["moderate"]
+    total = r["myelin_debris"] + r["myelin_internalized"]
+    sources = r["oligodendrocyte_death_flux"] + r["wallerian_myelin_flux"]
+    sink = params["d_myelin_processing"] * r["myelin_internalized"]
+    integrated = total[0] + np.concatenate(
+        [[0.0], np.cumsum(np.diff(r.time) * 0.5 * ((sources - sink)[1:] + (sources - sink)[:-1]))])
+    assert np.max(np.abs(integrated - total)) < 2e-3 * np.max(total)
+
+
+def test_result_provenance_and_units(runs):
+    ds = runs["moderate"].to_xarray()
+    assert ds["tnf"].attrs["units"] == "pg/mL"
+    assert ds["neutrophils"].attrs["units"] == "cell/mm^3"
+    assert ds.attrs["parameter_set_hash"] == cordsim.default_parameters().replace(
+        cordsim.Injury("moderate").values()).hash
+    assert ds.attrs["injury_severity_preset"] == "moderate"
+    assert "LSODA" in ds.attrs["solver"]
+
+
+def test_netcdf_round_trip(runs, tmp_path):
+    import xarray as xr
+
+    path = runs["moderate"].to_netcdf(tmp_path / "t.nc")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        np.testing.assert_allclose(ds["bbb_score"].values, runs["moderate"]["bbb_score"])
+        assert ds["bbb_score"].attrs["units"] == "1"
+        assert ds.attrs["cordsim_version"] == cordsim.__version__
+
+
+def test_solvers_agree():
+    """LSODA (default) and BDF give the same trajectory within tolerance."""
+    a = cordsim.Simulation(injury="moderate").run(days=28)
+    b = cordsim.Simulation(injury="moderate",
+                           solver=cordsim.Solver(method="BDF", rtol=1e-8, atol=1e-10)).run(days=28)
+    for name in ("neutrophils", "macrophages", "bscb_permeability", "bbb_score", "tnf"):
+        np.testing.assert_allclose(a[name], b[name], rtol=2e-3, atol=1e-3 * np.max(b[name]))
+
+
+def test_solver_failure_keeps_partial_result():
+    sim = cordsim.Simulation(injury="moderate")
+    good = sim.compiled.rhs
+
+    def bad(t, y, p):
+        out = good(t, y, p)
+        if t > 5.0:
+            out[sim.model.state_names.index("tnf")] = np.nan
+        return out
+
+    sim.compiled = dataclasses.replace(sim.compiled, rhs=bad)
+    with pytest.raises(cordsim.SimulationError, match="solver failed after day") as err:
+        sim.run(days=20)
+    partial = err.value.partial
+    assert partial is not None and not partial.ok
+    assert 4.0 <= partial.time[-1] <= 5.5
+    assert np.all(np.isfinite(partial["neutrophils"]))
+    res = sim.run(days=20, throw=False)
+    assert "solver failed" in res.status and res.time[-1] == partial.time[-1]

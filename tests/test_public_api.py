@@ -1,0 +1,20 @@
+"""The public surface is small and pinned."""
+
+import cordsim
+
+
+def test_public_names():
+    assert sorted(cordsim.__all__) == sorted([
+        "TIMECOURSE_COLUMNS", "CordsimError", "Injury", "Model", "ModelError", "ParameterError",
+        "ParameterSet", "ScenarioError", "Simulation", "SimulationError", "SimulationResult",
+        "Solver", "UnitError", "__version__", "default_parameters", "models",
+    ])
+    for name in cordsim.__all__:
+        assert hasattr(cordsim, name), name
+
+
+def test_entry_point_loads():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "cordsim"]
+    assert ep.load() is cordsim.cli.main

@@ -1,0 +1,184 @@
+"""One biological process at a time: directions and balances of each submodel's rate laws.
+
+Each test evaluates the composed model at a realistic injured state (day 7 of a moderate
+contusion), changes one input, and checks the direction of the response.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import cordsim
+
+
+@pytest.fixture(scope="module")
+def base(model, params):
+    res = cordsim.Simulation(injury="moderate").run(days=7)
+    y = {n: float(res[n][-1]) for n in model.state_names}
+    p = params.replace(cordsim.Injury("moderate").values()).values
+    return y, p
+
+
+def ev(model, y, p, **changes):
+    y2, p2 = dict(y), dict(p)
+    for k, v in changes.items():
+        (y2 if k in y2 else p2)[k] = v
+    return model.evaluate(7.0, y2, p2)
+
+
+def test_injury_transients_decay(model, base):
+    y, p = base
+    _, r = ev(model, y, p, ischemia=0.0, excitotoxicity=0.5)
+    assert r["excitotoxicity"] < 0
+    _, r = ev(model, y, p, ischemia=0.5)
+    assert r["ischemia"] < 0 and r["calpain"] > ev(model, y, p, ischemia=0.0)[1]["calpain"]
+
+
+def test_damps_released_by_dying_tissue(model, base):
+    y, p = base
+    low = ev(model, y, p, excitotoxicity=0.0)[1]["damps"]
+    high = ev(model, y, p, excitotoxicity=1.0)[1]["damps"]
+    assert high > low
+
+
+def test_marco_drives_myelin_uptake(model, base):
+    y, p = base
+    o1, _ = ev(model, y, p, marco_activity=1.0)
+    o2, _ = ev(model, y, p, marco_activity=0.2)
+    assert o2["myelin_uptake"] == pytest.approx(0.2 * o1["myelin_uptake"])
+
+
+def test_m2_cells_efferocytose_more(model, base):
+    y, p = base
+    zero = dict(microglia_m1=0.0, microglia_m2=0.0, macrophages_m1=0.0, macrophages_m2=0.0)
+    m1 = ev(model, y, p, **{**zero, "macrophages_m1": 1e4})[0]["efferocytosis"]
+    m2 = ev(model, y, p, **{**zero, "macrophages_m2": 1e4})[0]["efferocytosis"]
+    assert m2 == pytest.approx(p["f_m2_efferocytosis"] * m1)
+
+
+def test_intact_barrier_admits_no_leukocytes(model, base):
+    y, p = base
+    o, _ = ev(model, y, p, tight_junctions=1.0, adherens_junctions=1.0, pericytes=1.0,
+              leaky_vessels=0.0)
+    assert o["bscb_permeability"] == pytest.approx(1.0)
+    assert o["neutrophil_influx"] == 0 and o["monocyte_influx"] == 0
+
+
+def test_leak_increases_with_junction_loss(model, base):
+    y, p = base
+    lo = ev(model, y, p, tight_junctions=0.8)[0]["bscb_permeability"]
+    hi = ev(model, y, p, tight_junctions=0.3)[0]["bscb_permeability"]
+    assert hi > lo > 1
+
+
+def test_p2ry12_blockade_removes_microglial_seal(model, base):
+    y, p = base
+    normal = ev(model, y, p)[0]
+    blocked = ev(model, y, p, p2ry12_activity=0.0)[0]
+    assert normal["microglial_seal"] > 0 and blocked["microglial_seal"] == 0
+    assert blocked["bscb_permeability"] > normal["bscb_permeability"]
+
+
+def test_cytokines_damage_junctions_and_il10_repairs(model, base):
+    y, p = base
+    calm = ev(model, y, p, tnf=0.0, il1b=0.0)[1]["tight_junctions"]
+    inflamed = ev(model, y, p, tnf=500.0, il1b=500.0)[1]["tight_junctions"]
+    assert inflamed < calm
+    assert ev(model, y, p, il10=200.0)[1]["tight_junctions"] > ev(model, y, p, il10=0.0)[1][
+        "tight_junctions"]
+
+
+def test_polarization_cues(model, base):
+    y, p = base
+    target = ev(model, y, p)[0]["polarization_target"]
+    assert 0 < target < 1
+    assert ev(model, y, p, il10=500.0)[0]["polarization_target"] > target
+    assert ev(model, y, p, myelin_internalized=2.0)[0]["polarization_target"] < target
+
+
+def test_switching_conserves_macrophages(model, base):
+    """Mass balance: phenotype switching moves cells, never creates them."""
+    y, p = base
+    o, r = ev(model, y, p)
+    total = r["monocytes"] + r["macrophages_m1"] + r["macrophages_m2"]
+    expected = (o["monocyte_influx"] - o["macrophage_apoptosis"] - o["macrophage_pyroptosis"])
+    assert total == pytest.approx(expected, rel=1e-12)
+    # and changing the switching rate changes only the split
+    o2, r2 = ev(model, y, p, k_macrophage_switch=3 * p["k_macrophage_switch"])
+    total2 = r2["monocytes"] + r2["macrophages_m1"] + r2["macrophages_m2"]
+    assert total2 == pytest.approx(total, rel=1e-12)
+    assert r2["macrophages_m2"] != pytest.approx(r["macrophages_m2"])
+
+
+def test_microglia_balance(model, base):
+    y, p = base
+    o, r = ev(model, y, p)
+    total_rate = r["microglia_resting"] + r["microglia_m1"] + r["microglia_m2"]
+    active = y["microglia_m1"] + y["microglia_m2"]
+    total = active + y["microglia_resting"]
+    growth = p["k_microglia_proliferation"] * (1 - total / p["microglia_capacity"]) * active
+    expected = (growth - o["microglia_apoptosis"] - o["microglia_pyroptosis"]
+                - p["d_microglia_excess"] * (y["microglia_resting"] - p["microglia_density"]))
+    assert total_rate == pytest.approx(expected, rel=1e-10)
+
+
+def test_nfkb_drives_tnf(model, base):
+    y, p = base
+    lo = ev(model, y, p, damps=0.0, myelin_internalized=0.0)
+    hi = ev(model, y, p, damps=1.0)
+    assert hi[0]["nfkb_activity"] > lo[0]["nfkb_activity"]
+    assert hi[1]["tnf"] > lo[1]["tnf"]
+
+
+def test_m2_cells_make_il10_and_trophins(model, base):
+    y, p = base
+    lo = ev(model, y, p, macrophages_m2=0.0, microglia_m2=0.0)[1]
+    hi = ev(model, y, p, macrophages_m2=2e4)[1]
+    for name in ("il10", "tgfb", "igf1", "bdnf", "ngf", "polyamines"):
+        assert hi[name] > lo[name], name
+
+
+def test_serum_spillover(model, base):
+    y, p = base
+    tight = ev(model, y, p, tight_junctions=1.0, adherens_junctions=1.0, pericytes=1.0,
+               leaky_vessels=0.0)[1]["serum_tnf"]
+    leaky = ev(model, y, p, tight_junctions=0.2)[1]["serum_tnf"]
+    assert leaky > tight
+
+
+def test_timp_inhibits_gelatinases(model, base):
+    y, p = base
+    assert ev(model, y, p, timp=100.0)[0]["gelatinase_activity"] < ev(
+        model, y, p, timp=1.0)[0]["gelatinase_activity"]
+
+
+def test_tgfb_and_fibrogenic_drive_build_scar(model, base):
+    y, p = base
+    base_rate = ev(model, y, p, fibroblasts=0.1)[1]["fibroblasts"]
+    assert ev(model, y, p, fibroblasts=0.1, tgfb=5000.0)[1]["fibroblasts"] > base_rate
+    assert ev(model, y, p, fibroblasts=0.1, fibrogenic_drive=3.0)[1]["fibroblasts"] > base_rate
+
+
+def test_trophic_support_protects_neurons(model, base):
+    y, p = base
+    poor = ev(model, y, p, igf1=0.0, bdnf=0.0, ngf=0.0, il10=0.0, tgfb=0.0, excitotoxicity=0.5)
+    rich = ev(model, y, p, igf1=1e3, bdnf=1e3, ngf=1e3, il10=1e3, tgfb=1e4, excitotoxicity=0.5)
+    assert rich[0]["neuroprotection"] > poor[0]["neuroprotection"]
+    assert rich[1]["neurons_fraction"] > poor[1]["neurons_fraction"]  # less negative
+
+
+def test_scar_and_debris_inhibit_regrowth(model, base):
+    y, p = base
+    free = ev(model, y, p, scar_cspg=0.0, myelin_debris=0.0)[1]["axon_regrowth"]
+    scarred = ev(model, y, p, scar_cspg=0.9, myelin_debris=0.3)[1]["axon_regrowth"]
+    assert scarred < free
+
+
+def test_locomotion(model, base):
+    y, p = base
+    o, r = ev(model, y, p, locomotor_function=0.5)
+    assert o["bbb_score"] == pytest.approx(21 * 0.5)
+    blocked = ev(model, y, p, conduction_block=1.0)[1]["locomotor_function"]
+    assert blocked < r["locomotor_function"]
+    intact = ev(model, y, p, axons_spared=1.0, axon_regrowth=0.0, oligodendrocytes_fraction=1.0)
+    assert intact[0]["functional_substrate"] == pytest.approx(1.0)
