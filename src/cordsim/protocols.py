@@ -4,10 +4,10 @@ Examples
 --------
 >>> Injury("moderate").values()["injury_severity"]
 0.5
->>> Injury("medium")
+>>> Injury("moderat")
 Traceback (most recent call last):
 ...
-cordsim.errors.ScenarioError: unknown severity 'medium'; allowed: none, mild, moderate, severe, compression (did you mean 'mild'?)
+cordsim.errors.ScenarioError: unknown severity 'moderat'; allowed: none, mild, moderate, severe, compression (did you mean 'moderate'?)
 """
 
 from __future__ import annotations

@@ -141,19 +141,19 @@ class SimulationResult:
         return path
 
     # ------------------------------------------------------------------ endpoints
-    def peak(self, name: str, *, start: float = 0.0, end: float | None = None) -> tuple[float, float]:
-        """(day, value) of the maximum of a variable within [start, end] days."""
+    def _extreme(self, name: str, start: float, end: float | None, pick) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         mask = (self.time >= start) & (self.time <= (self.time[-1] if end is None else end))
         idx = np.flatnonzero(mask)
-        i = idx[int(np.argmax(self[name][idx]))]
+        i = idx[int(pick(self[name][idx]))]
         return float(self.time[i]), float(self[name][i])
+
+    def peak(self, name: str, *, start: float = 0.0, end: float | None = None) -> tuple[float, float]:
+        """(day, value) of the maximum of a variable within [start, end] days."""
+        return self._extreme(name, start, end, np.argmax)
 
     def trough(self, name: str, *, start: float = 0.0, end: float | None = None) -> tuple[float, float]:
         """(day, value) of the minimum of a variable within [start, end] days."""
-        mask = (self.time >= start) & (self.time <= (self.time[-1] if end is None else end))
-        idx = np.flatnonzero(mask)
-        i = idx[int(np.argmin(self[name][idx]))]
-        return float(self.time[i]), float(self[name][i])
+        return self._extreme(name, start, end, np.argmin)
 
     def summary(self) -> pd.DataFrame:
         """Endpoint table a biologist reads first: peaks, timings and outcomes."""
