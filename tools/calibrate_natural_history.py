@@ -42,7 +42,9 @@ FREE = [
     "ec50_microglia_seal", "k_pericyte_repair", "k_pericyte_loss", "k_microglia_proliferation",
     "microglia_capacity", "d_microglia_deactivation", "k_macrophage_switch", "w_m1_damps",
     "w_m2_basal", "k_efferocytosis", "s_tgfb_m2", "s_il10_m2", "k_neuron_cytokine",
-    "k_oligo_cytokine", "k_regrowth",
+    "k_oligo_cytokine", "k_regrowth", "ec50_damps_microglia", "d_damps", "k_damps_neural",
+    "ec50_il1b_neutrophil", "k_microglia_activation", "ec50_il10_m2", "ec50_tgfb_m2",
+    "w_m1_basal", "d_microglia_excess", "d_myelin_processing", "f_microglia_myelin",
 ]
 
 

@@ -114,3 +114,58 @@ def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path) -> 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+COMPARISON_PANELS = (
+    ("bbb_score", "BBB locomotor score (0-21)", (0, 21)),
+    ("bscb_permeability", "BSCB permeability (1 = intact)", None),
+    ("m2_fraction_macrophages", "Lesion macrophages: M2-like share", (0, 1)),
+    ("serum_tnf", "Serum TNF-α (pg/mL)", None),
+    ("serum_il6", "Serum IL-6 (pg/mL)", None),
+    ("spared_tissue_fraction", "Spared tissue (fraction of epicenter)", (0, 1)),
+    ("sev_lesion", "Free sEVs in the lesion (particles)", None),
+    ("mirna_copies_per_macrophage", "miRNA copies per lesion myeloid cell", None),
+)
+
+
+def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *,
+                    title: str = "", panels: tuple = COMPARISON_PANELS) -> Path:
+    """One panel per readout, one line per arm (first arm = control, in black)."""
+    ncol = 4
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 3.6 * nrow),
+                             constrained_layout=True, squeeze=False)
+    end = max(float(r.time[-1]) for r in results.values())
+    for ax, (name, label, ylim) in zip(axes.flat, panels, strict=False):
+        for i, (arm, r) in enumerate(results.items()):
+            ax.plot(r.time, r[name], label=arm, color="black" if i == 0 else None,
+                    lw=1.8 if i == 0 else 1.4)
+        ax.set_title(label, fontsize=10)
+        if ylim:
+            ax.set_ylim(*ylim)
+        _days_axis(ax, end)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_dose_response(doses: list[float], values: list[float], path: str | Path, *,
+                       unit: str, ylabel: str, title: str, control: float) -> Path:
+    """Endpoint against dose on a log axis, with the vehicle level."""
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    ax.semilogx(doses, values, "o-", color="tab:blue", label="treated")
+    ax.axhline(control, color="black", ls=":", label="vehicle")
+    ax.set_xlabel(f"dose ({unit})")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -74,6 +74,7 @@ class SimulationResult:
             "parameter_set": sim.parameters.name,
             "parameter_set_hash": sim.parameters.hash,
             "parameter_changes": json.dumps(list(sim.parameters.history)),
+            "protocol": json.dumps(sim.protocol.as_dict()),
             "solver": json.dumps(sim.solver.as_dict()),
             "time_unit": "day",
             "status": status,
@@ -197,3 +198,96 @@ class SimulationResult:
             add(f"{name}_peak", v, self.units[name], f"peak {self.descriptions[name]}")
             add(f"{name}_peak_day", t, "day", f"time of peak {name}")
         return pd.DataFrame(rows, columns=["metric", "value", "unit", "description"])
+
+
+# Endpoints of a comparison, in the order a biologist reads them: (column, day or "peak").
+COMPARISON_ENDPOINTS = (
+    ("bbb_score", 70.0), ("bbb_score", 28.0), ("bscb_permeability", 14.0),
+    ("bscb_permeability", 42.0), ("m2_fraction_macrophages", 14.0), ("serum_tnf", 10.0),
+    ("serum_il6", 10.0), ("spared_tissue_fraction", 70.0), ("sev_lesion", "peak"),
+    ("sev_internalized", "peak"), ("mirna_copies_per_macrophage", "peak"),
+)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """The results of every arm of a scenario, keyed by arm name (first arm = control)."""
+
+    name: str
+    arms: dict[str, SimulationResult]
+    description: str = ""
+
+    def __getitem__(self, arm: str) -> SimulationResult:
+        try:
+            return self.arms[arm]
+        except KeyError:
+            raise KeyError(f"no arm {arm!r}; arms: {list(self.arms)}") from None
+
+    @property
+    def control(self) -> str:
+        """Name of the first arm, the reference of every difference."""
+        return next(iter(self.arms))
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Stacked time courses, one block per arm, with an ``arm`` column."""
+        import pandas as pd
+
+        frames = []
+        for arm, res in self.arms.items():
+            df = res.to_dataframe()
+            df["arm"] = arm
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def to_xarray(self) -> xr.Dataset:
+        """Dataset on dimensions (arm, time); arms must share the output grid."""
+        import xarray as xr
+
+        sets = [res.to_xarray() for res in self.arms.values()]
+        protocols = [ds.attrs.get("protocol", "") for ds in sets]
+        ds = xr.concat([d.drop_attrs(deep=False) for d in sets], dim="arm",
+                       data_vars="all", coords="minimal", compat="override")
+        ds = ds.assign_coords(arm=("arm", list(self.arms)))
+        ds.attrs = {k: v for k, v in sets[0].attrs.items() if k != "protocol"}
+        ds.attrs["scenario"] = self.name
+        ds.attrs["protocols"] = json.dumps(protocols)
+        return ds
+
+    def endpoints(self, endpoints: tuple = COMPARISON_ENDPOINTS) -> pd.DataFrame:
+        """Endpoint table: one row per arm, with differences from the control arm."""
+        import pandas as pd
+
+        rows = []
+        for arm, res in self.arms.items():
+            row: dict[str, Any] = {"arm": arm}
+            for name, when in endpoints:
+                if when == "peak":
+                    row[f"{name}_peak"] = res.peak(name)[1]
+                elif when <= res.time[-1]:
+                    row[f"{name}_day{when:g}"] = res.at(name, float(when))
+            rows.append(row)
+        df = pd.DataFrame(rows).set_index("arm")
+        ctrl = df.loc[self.control]
+        for col in [c for c in df.columns if c.startswith("bbb_score")]:
+            df[f"{col}_minus_{self.control}"] = df[col] - ctrl[col]
+        return df
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write timecourse.csv/.nc, summary.csv and endpoints.csv into ``out``."""
+        out = Path(out)
+        if len(self.arms) == 1:
+            res = next(iter(self.arms.values()))
+            paths = [res.to_csv(out / "timecourse.csv"), res.to_netcdf(out / "timecourse.nc")]
+        else:
+            paths = [out / "timecourse.csv", out / "timecourse.nc"]
+            self.to_dataframe().to_csv(paths[0], index=False, float_format="%.6g")
+            self.to_xarray().to_netcdf(paths[1], engine="h5netcdf")
+        import pandas as pd
+
+        summary = pd.concat([res.summary().assign(arm=arm) for arm, res in self.arms.items()],
+                            ignore_index=True)
+        paths.append(out / "summary.csv")
+        summary.to_csv(paths[-1], index=False, float_format="%.6g")
+        paths.append(out / "endpoints.csv")
+        self.endpoints().to_csv(paths[-1], float_format="%.6g")
+        return paths

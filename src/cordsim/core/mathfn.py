@@ -51,3 +51,15 @@ def exp(x: Any) -> Any:
 def ratio(a: Any, b: Any, eps: Any) -> Any:
     """``a / (b + eps)``: a fraction that stays finite when ``b`` is zero."""
     return a / (b + eps)
+
+
+def scale_odds(x: Any, factor: Any) -> Any:
+    """Scale the odds of a 0-1 activation ``x`` by ``factor``: ``f x / (f x + 1 - x)``.
+
+    ``factor = 1`` leaves ``x`` unchanged, ``0`` silences it, ``> 1`` (overexpression) raises
+    it toward 1 without passing it.
+
+    >>> scale_odds(0.5, 1.0), scale_odds(0.5, 3.0), scale_odds(0.5, 0.0)
+    (0.5, 0.75, 0.0)
+    """
+    return factor * x / (factor * x + 1 - x)

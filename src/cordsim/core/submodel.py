@@ -9,6 +9,8 @@ on floats, pint quantities and sympy symbols alike.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -108,13 +110,13 @@ class Submodel:
 
     @property
     def name(self) -> str:
-        """Snake-case name of the submodel (its section in parameter files)."""
-        out = []
-        for i, ch in enumerate(type(self).__name__):
-            if ch.isupper() and i:
-                out.append("_")
-            out.append(ch.lower())
-        return "".join(out)
+        """Snake-case name of the submodel (its section in parameter files).
+
+        Acronyms stay whole: ``SEVUptake`` -> ``sev_uptake``, ``MiRNACargo`` ->
+        ``mirna_cargo`` (an acronym ends where a capital starts a lower-case word).
+        """
+        cls = type(self).__name__.replace("MiRNA", "Mirna")
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower()
 
     def outputs(self, t: Any, v: Values, p: Values) -> dict[str, Any]:
         """Algebraic outputs as a dict keyed by the declared ``Output`` names."""

@@ -1,4 +1,9 @@
-"""The default cordsim model: the injured rat spinal cord without treatment (spec Sections 1-4)."""
+"""The cordsim model: the injured rat spinal cord (spec Sections 1-4) and MSC/sEV therapy (5-7).
+
+One model serves natural history and therapy: with no dose every therapy state stays at
+zero and every target expression at 1, so the untreated lesion is exactly the natural
+history.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from functools import cache
 
 from cordsim.core import Model, Submodel
 from cordsim.submodels.barrier import BloodSpinalCordBarrier
+from cordsim.submodels.cargo import MiRNACargo, SEVUptake
 from cordsim.submodels.cytokines import LesionCytokines, SerumCytokines
 from cordsim.submodels.debris import Debris
 from cordsim.submodels.injury import PrimaryInjury
 from cordsim.submodels.myeloid import Macrophages, Microglia, MyeloidSignaling, Neutrophils
+from cordsim.submodels.pharmacokinetics import MSCPharmacokinetics, SEVPharmacokinetics
 from cordsim.submodels.proteases import Proteases
 from cordsim.submodels.scar import Scar
 from cordsim.submodels.tissue import Locomotion, NeuralTissue
@@ -25,7 +32,12 @@ def natural_history_submodels() -> list[Submodel]:
     ]
 
 
+def therapy_submodels() -> list[Submodel]:
+    """MSC/sEV pharmacokinetics, uptake and cargo signalling."""
+    return [MSCPharmacokinetics(), SEVPharmacokinetics(), SEVUptake(), MiRNACargo()]
+
+
 @cache
 def CordModel() -> Model:  # noqa: N802 - reads as a model class at call sites
-    """The composed natural-history model (cached: the model is immutable)."""
-    return Model(natural_history_submodels(), name="cordsim-natural-history")
+    """The composed model (cached: the model is immutable)."""
+    return Model(natural_history_submodels() + therapy_submodels(), name="cordsim-cord")

@@ -25,7 +25,10 @@ class Debris(Submodel):
                                   "mm^3/cell/day")
     f_microglia_myelin = Param("Myelin uptake of a microglial cell relative to a macrophage", "1")
     km_myelin = Param("Myelin debris giving half-maximal uptake", "1")
-    marco_activity = Param("MARCO scavenger-receptor activity (1 = untreated lesion)", "1")
+    marco_activity = Param("MARCO scavenger-receptor activity (1 = untreated lesion; 0 = "
+                           "blocked by poly-G)", "1")
+    w_marco_reprogramming = Param("Fold rise of MARCO-mediated uptake in fully sEV-reprogrammed "
+                                  "phagocytes", "1")
     d_myelin_processing = Param("Processing of internalized myelin (lipid efflux)", "1/day")
     k_efferocytosis = Param("Apoptotic cells engulfed per M1-like phagocyte per day", "1/day")
     f_m2_efferocytosis = Param("Efferocytic capacity of M2-like relative to M1-like cells", "1")
@@ -41,7 +44,7 @@ class Debris(Submodel):
 
     inputs = ("microglia_m1", "microglia_m2", "macrophages_m1", "macrophages_m2",
               "oligodendrocyte_death_flux", "wallerian_myelin_flux", "neutrophil_apoptosis",
-              "myeloid_apoptosis", "injury_severity")
+              "myeloid_apoptosis", "injury_severity", "reprogramming")
 
     def outputs(self, t, v, p):
         microglia = v.microglia_m1 + v.microglia_m2
@@ -49,7 +52,8 @@ class Debris(Submodel):
         effero_cap = (v.microglia_m1 + v.macrophages_m1
                       + p.f_m2_efferocytosis * (v.microglia_m2 + v.macrophages_m2))
         return {
-            "myelin_uptake": p.k_myelin_phagocytosis * p.marco_activity * phagocytes
+            "myelin_uptake": p.k_myelin_phagocytosis * p.marco_activity
+            * (1 + p.w_marco_reprogramming * v.reprogramming) * phagocytes
             * hill(v.myelin_debris, p.km_myelin),
             "efferocytosis": p.k_efferocytosis * effero_cap * hill(v.apoptotic_cells,
                                                                    p.km_apoptotic),

@@ -11,7 +11,7 @@ mean position on the axis. Myeloid cells die by NLRP3-driven pyroptosis and by a
 from __future__ import annotations
 
 from cordsim.core import Output, Param, State, Submodel
-from cordsim.core.mathfn import hill, inhibit, ratio
+from cordsim.core.mathfn import hill, inhibit, ratio, scale_odds
 
 
 class Neutrophils(Submodel):
@@ -83,25 +83,34 @@ class MyeloidSignaling(Submodel):
     polarization_target = Output("M2-like fraction myeloid cells relax toward (0-1)", "1")
 
     inputs = ("damps", "myelin_internalized", "tnf", "il10", "tgfb", "efferocytosis",
-              "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2")
+              "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2",
+              "tlr4_expression", "traf6_expression", "irf5_expression", "ern1_expression",
+              "pdcd4_expression", "peli1_expression", "protein_cargo_effect")
 
     def outputs(self, t, v, p):
         phagocytes = (v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2
                       + 0.01 * p.phagocyte_reference)
         load = v.myelin_internalized * p.phagocyte_reference / phagocytes
-        tlr4 = ((hill(v.damps, p.ec50_damps_tlr4, 1)
-                 + p.w_myelin_tlr4 * hill(load, p.ec50_load_tlr4, 2)) / (1 + p.w_myelin_tlr4))
-        m1 = (p.w_m1_basal + p.w_m1_tnf * hill(v.tnf, p.ec50_tnf_m1, 1)
-              + p.w_m1_damps * hill(v.damps, p.ec50_damps_tlr4, 1)
-              + p.w_m1_myelin * hill(load, p.ec50_load_m1, 4))
+        ligands = ((hill(v.damps, p.ec50_damps_tlr4, 1)
+                    + p.w_myelin_tlr4 * hill(load, p.ec50_load_tlr4, 2)) / (1 + p.w_myelin_tlr4))
+        # sEV cargo (Table 1): fewer receptors/adaptors scale the odds of pathway activation.
+        tlr4 = scale_odds(ligands, v.tlr4_expression * v.traf6_expression)
+        tlr_cue = v.tlr4_expression * v.traf6_expression * (
+            p.w_m1_damps * hill(v.damps, p.ec50_damps_tlr4, 1)
+            + p.w_m1_myelin * hill(load, p.ec50_load_m1, 4))
+        m1 = ((p.w_m1_basal + p.w_m1_tnf * hill(v.tnf, p.ec50_tnf_m1, 1) + tlr_cue)
+              * v.irf5_expression * v.ern1_expression * v.pdcd4_expression
+              * (1 - v.protein_cargo_effect))
         m2 = (p.w_m2_basal + p.w_m2_il10 * hill(v.il10, p.ec50_il10_m2, 1)
               + p.w_m2_tgfb * hill(v.tgfb, p.ec50_tgfb_m2, 1)
               + p.w_m2_efferocytosis * hill(v.efferocytosis, p.ec50_efferocytosis_m2, 1))
         return {
             "myelin_load": load,
-            "nfkb_activity": p.f_nfkb_tonic + (1 - p.f_nfkb_tonic) * tlr4,
-            "nlrp3_activity": hill(v.damps, p.ec50_damps_nlrp3, 1)
-            + hill(load, p.ec50_load_nlrp3, 2),
+            "nfkb_activity": (p.f_nfkb_tonic + (1 - p.f_nfkb_tonic) * tlr4)
+            * (1 - v.protein_cargo_effect),
+            "nlrp3_activity": (hill(v.damps, p.ec50_damps_nlrp3, 1)
+                               + hill(load, p.ec50_load_nlrp3, 2))
+            * v.traf6_expression * v.peli1_expression,
             "polarization_target": m2 / (m1 + m2),
         }
 
@@ -132,7 +141,7 @@ class Microglia(Submodel):
     microglia_apoptosis = Output("Activated microglia dying by apoptosis per day",
                                  "cell/mm^3/day")
 
-    inputs = ("damps", "polarization_target", "nlrp3_activity")
+    inputs = ("damps", "polarization_target", "nlrp3_activity", "pdcd4_expression")
 
     def outputs(self, t, v, p):
         active = v.microglia_m1 + v.microglia_m2
@@ -140,7 +149,7 @@ class Microglia(Submodel):
             "microglia_activated": active,
             "m2_fraction_microglia": ratio(v.microglia_m2, active, 1e-3 * p.microglia_density),
             "microglia_pyroptosis": p.k_pyroptosis * v.nlrp3_activity * v.microglia_m1,
-            "microglia_apoptosis": p.d_myeloid_apoptosis * active,
+            "microglia_apoptosis": p.d_myeloid_apoptosis * v.pdcd4_expression * active,
         }
 
     def rates(self, t, v, p):
@@ -150,7 +159,7 @@ class Microglia(Submodel):
                       * v.microglia_resting)
         growth = p.k_microglia_proliferation * (1 - total / p.microglia_capacity)
         switch = p.k_microglia_switch * (phi * v.microglia_m1 - (1 - phi) * v.microglia_m2)
-        leave = p.d_microglia_deactivation + p.d_myeloid_apoptosis
+        leave = p.d_microglia_deactivation + p.d_myeloid_apoptosis * v.pdcd4_expression
         return {
             "microglia_resting": p.d_microglia_deactivation * v.microglia_activated - activation
             - p.d_microglia_excess * (v.microglia_resting - p.microglia_density),
@@ -189,20 +198,26 @@ class Macrophages(Submodel):
     myeloid_apoptosis = Output("Microglia and macrophages dying by apoptosis per day",
                                "cell/mm^3/day")
 
+    macrophage_depletion = Param("Fraction of monocyte entry blocked (clodronate depletion "
+                                 "experiments; 0 = none)", "1")
+    f_macrophage_apoptosis = Param("Share of macrophage turnover that is apoptosis (PDCD4-"
+                                   "dependent) rather than egress", "1")
+
     inputs = ("leukocyte_entry", "damps", "tnf", "il1b", "polarization_target", "nlrp3_activity",
-              "microglia_pyroptosis", "microglia_apoptosis", "k_pyroptosis")
+              "microglia_pyroptosis", "microglia_apoptosis", "k_pyroptosis", "pdcd4_expression")
 
     def outputs(self, t, v, p):
         total = v.macrophages_m1 + v.macrophages_m2
         chemo = (hill(v.damps, p.ec50_damps_monocyte, 1) + hill(v.tnf, p.ec50_tnf_monocyte, 1)
                  + hill(v.il1b, p.ec50_il1b_monocyte, 1))
         pyro = p.k_pyroptosis * v.nlrp3_activity * v.macrophages_m1
-        apo = p.d_macrophages * total
+        apo = p.d_macrophages * p.f_macrophage_apoptosis * v.pdcd4_expression * total
         return {
             "macrophages": total,
             "m2_fraction_macrophages": ratio(v.macrophages_m2, total, p.macrophage_floor),
             "monocyte_influx": p.k_monocyte_influx * v.leukocyte_entry * chemo
-            * inhibit(total + v.monocytes, p.km_macrophage_crowding, 1),
+            * inhibit(total + v.monocytes, p.km_macrophage_crowding, 1)
+            * (1 - p.macrophage_depletion),
             "macrophage_pyroptosis": pyro,
             "macrophage_apoptosis": apo,
             "myeloid_pyroptosis": pyro + v.microglia_pyroptosis,
@@ -213,9 +228,11 @@ class Macrophages(Submodel):
         phi = v.polarization_target
         differentiation = p.k_monocyte_differentiation * v.monocytes
         switch = p.k_macrophage_switch * (phi * v.macrophages_m1 - (1 - phi) * v.macrophages_m2)
+        turnover = p.d_macrophages * (1 - p.f_macrophage_apoptosis
+                                      + p.f_macrophage_apoptosis * v.pdcd4_expression)
         return {
             "monocytes": v.monocyte_influx - differentiation,
             "macrophages_m1": (1 - phi) * differentiation - switch
-            - p.d_macrophages * v.macrophages_m1 - v.macrophage_pyroptosis,
-            "macrophages_m2": phi * differentiation + switch - p.d_macrophages * v.macrophages_m2,
+            - turnover * v.macrophages_m1 - v.macrophage_pyroptosis,
+            "macrophages_m2": phi * differentiation + switch - turnover * v.macrophages_m2,
         }

@@ -1,0 +1,365 @@
+"""The experiments the review cites, as named in-silico experiments (spec Section 8).
+
+Each experiment is a scenario (arms after an injury) plus the direction the review reports
+and a check of that direction. ``cordsim experiment run NAME --out DIR`` writes the
+comparison figure and endpoint table; ``cordsim validate`` runs every check.
+
+Examples
+--------
+>>> sorted(EXPERIMENTS)[:3]
+['dose-response', 'fractionated-vs-msc', 'intact-cord']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cordsim.results import ScenarioResult, SimulationResult
+from cordsim.scenario import Scenario, run_scenario, scenario_from_dict
+
+# The reference regimen: the sEVs 1e6 lung-trapped MSCs secrete over their survival
+# (default.toml), given as three daily IV doses from day 7.
+FRACTIONATED = {"product": "sev_naive", "amount": "2.4e10 particle", "route": "iv",
+                "schedule": "daily", "count": 3, "start": 7}
+
+
+def _sev(product: str = "sev_naive", **changes: Any) -> list[dict[str, Any]]:
+    return [{**FRACTIONATED, "product": product, **changes}]
+
+
+def window_mean(res: SimulationResult, name: str, start: float, end: float) -> float:
+    """Mean of a variable over [start, end] days (trapezoidal)."""
+    mask = (res.time >= start) & (res.time <= end)
+    t, y = res.time[mask], res[name][mask]
+    return float(np.trapezoid(y, t) / (t[-1] - t[0]))
+
+
+def benefit(res: ScenarioResult, arm: str, control: str, day: float = 70.0) -> float:
+    """BBB points gained over the control arm at ``day``."""
+    return res[arm].at("bbb_score", day) - res[control].at("bbb_score", day)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Outcome of an experiment's check: what the review expects and what cordsim shows."""
+
+    expected: str
+    simulated: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named in-silico experiment."""
+
+    name: str
+    claim: str
+    source: str
+    spec: dict[str, Any]
+    check: Callable[[ScenarioResult], Check]
+
+    @property
+    def scenario(self) -> Scenario:
+        """The experiment's scenario."""
+        return scenario_from_dict({"description": self.claim, "source": self.source,
+                                   **self.spec}, name=self.name)
+
+    def run(self, *, parameters: Any = None, progress: bool = False) -> ScenarioResult:
+        """Simulate every arm."""
+        return run_scenario(self.scenario, parameters=parameters, progress=progress)
+
+
+# ----------------------------------------------------------------------- checks
+def _check_sev_vs_pbs(r: ScenarioResult) -> Check:
+    tnf = [window_mean(r[a], "serum_tnf", 1, 7) for a in ("PBS", "sEV")]
+    il6 = [window_mean(r[a], "serum_il6", 1, 7) for a in ("PBS", "sEV")]
+    m2 = [r[a].at("m2_fraction_macrophages", 7) for a in ("PBS", "sEV")]
+    ok = tnf[1] < tnf[0] and il6[1] < il6[0] and m2[1] > m2[0]
+    return Check("sEV: serum TNF-a and IL-6 (days 1-7) lower, lesion M2 share (day 7) higher",
+                 f"TNF {tnf[0]:.3g}->{tnf[1]:.3g}, IL-6 {il6[0]:.3g}->{il6[1]:.3g} pg/mL; "
+                 f"M2 {m2[0]:.2f}->{m2[1]:.2f}", ok)
+
+
+def _check_fractionated(r: ScenarioResult) -> Check:
+    b_frac, b_msc = benefit(r, "fractionated sEV", "vehicle"), benefit(r, "IV MSC", "vehicle")
+    b_bolus = benefit(r, "single sEV bolus", "vehicle")
+    perm = {a: window_mean(r[a], "bscb_permeability", 8, 28) for a in r.arms}
+    ok = (b_frac > 0.5 and b_msc > 0.5 and abs(b_frac - b_msc) <= 0.3 * b_msc
+          and perm["fractionated sEV"] < perm["vehicle"] and perm["IV MSC"] < perm["vehicle"]
+          and b_frac >= b_bolus)
+    return Check("fractionated sEV ~ IV MSC (BBB gain > 0.5, within 30%), both lower BSCB "
+                 "leak (days 8-28); fractionated >= single bolus",
+                 f"BBB gain: MSC {b_msc:+.2f}, fractionated {b_frac:+.2f}, bolus "
+                 f"{b_bolus:+.2f}; permeability vehicle {perm['vehicle']:.2f}, MSC "
+                 f"{perm['IV MSC']:.2f}, fractionated {perm['fractionated sEV']:.2f}", ok)
+
+
+def _check_rnase(r: ScenarioResult) -> Check:
+    b_naive, b_rnase = benefit(r, "sEV", "vehicle"), benefit(r, "RNase-treated sEV", "vehicle")
+    ok = b_naive > 0.5 and b_rnase < 0.5 * b_naive
+    return Check("RNase-treated sEVs keep < 50% of the BBB gain",
+                 f"BBB gain: sEV {b_naive:+.2f}, RNase-treated {b_rnase:+.2f}", ok)
+
+
+def _cum_uptake(res: SimulationResult) -> float:
+    mask = res.time >= 7
+    return float(np.trapezoid(res["myelin_uptake"][mask], res.time[mask]))
+
+
+def _check_marco(r: ScenarioResult) -> Check:
+    up = {a: _cum_uptake(r[a]) for a in r.arms}
+    gain_sev = up["sEV"] - up["vehicle"]
+    gain_polyg = up["sEV + poly-G"] - up["poly-G"]
+    b_sev, b_polyg = benefit(r, "sEV", "vehicle"), benefit(r, "sEV + poly-G", "poly-G")
+    ok = gain_sev > 0 and gain_polyg < gain_sev and b_polyg < b_sev
+    return Check("poly-G blunts sEV-driven myelin uptake and BBB gain",
+                 f"extra myelin uptake by sEV {gain_sev:.3g} -> {gain_polyg:.3g} with poly-G; "
+                 f"BBB gain {b_sev:+.2f} -> {b_polyg:+.2f}", ok)
+
+
+def _check_tlr4(r: ScenarioResult) -> Check:
+    def m(a: str, n: str) -> float:
+        return window_mean(r[a], n, 8, 21)
+
+    arms = ("vehicle", "miR-23b sEV", "miR-23b sEV + TLR4 OE")
+    tnf, il6, il1b, il10 = ([m(a, n) for a in arms] for n in ("tnf", "il6", "il1b", "il10"))
+    shift = tnf[1] < tnf[0] and il6[1] < il6[0] and il1b[1] < il1b[0] and il10[1] > il10[0]
+    reversed_ = (tnf[2] - tnf[1]) > 0.5 * (tnf[0] - tnf[1]) and il6[2] > il6[1]
+    return Check("miR-23b sEV: TNF-a, IL-6, IL-1b down, IL-10 up; TLR4 overexpression "
+                 "reverses > 50% of the TNF-a fall",
+                 f"TNF {tnf[0]:.3g}/{tnf[1]:.3g}/{tnf[2]:.3g}, IL-6 {il6[0]:.3g}/{il6[1]:.3g}/"
+                 f"{il6[2]:.3g}, IL-1b {il1b[0]:.3g}/{il1b[1]:.3g}, IL-10 {il10[0]:.3g}/"
+                 f"{il10[1]:.3g} (vehicle/miR-23b/+TLR4 OE, days 8-21)", shift and reversed_)
+
+
+def _check_p2ry12(r: ScenarioResult) -> Check:
+    perm = [window_mean(r[a], "bscb_permeability", 1, 14) for a in ("control", "P2RY12 blocked")]
+    seal = [window_mean(r[a], "microglial_seal", 1, 14) for a in ("control", "P2RY12 blocked")]
+    return Check("P2RY12 blockade weakens microglial sealing: more leak (days 1-14)",
+                 f"sealed fraction {seal[0]:.2f} -> {seal[1]:.2f}; permeability "
+                 f"{perm[0]:.2f} -> {perm[1]:.2f}", seal[1] < seal[0] and perm[1] > perm[0])
+
+
+def _check_intact(r: ScenarioResult) -> Check:
+    intact = r["intact cord + sEV"].peak("sev_lesion")[1]
+    injured = r["injured cord + sEV"].peak("sev_lesion")[1]
+    ok = intact <= 1e-6 * max(injured, 1.0) and injured > 1e3
+    return Check("no sEVs accumulate in intact cord; they do in the lesion",
+                 f"peak lesion sEVs: intact {intact:.3g}, injured {injured:.3g} particles", ok)
+
+
+def _check_depletion(r: ScenarioResult) -> Check:
+    b_intact = benefit(r, "sEV", "vehicle")
+    b_depleted = benefit(r, "depleted + sEV", "depleted")
+    ok = b_intact > 0.5 and b_depleted < 0.5 * b_intact
+    return Check("macrophage depletion removes > 50% of the sEV BBB gain",
+                 f"BBB gain {b_intact:+.2f} -> {b_depleted:+.2f} after depletion", ok)
+
+
+DOSE_RESPONSE_AMOUNTS = (2.4e8, 7.6e8, 2.4e9, 7.6e9, 2.4e10, 7.6e10)
+
+
+def _check_dose_response(r: ScenarioResult) -> Check:
+    bbb = [r[a].at("bbb_score", 70) for a in r.arms]
+    gains = np.diff(bbb)
+    monotone = bool(np.all(gains >= -1e-6))
+    saturating = gains[-1] < max(gains[:-1])
+    return Check("BBB at day 70 rises monotonically with dose and saturates",
+                 "BBB " + ", ".join(f"{b:.2f}" for b in bbb) + " (vehicle, then rising dose)",
+                 monotone and saturating and bbb[-1] > bbb[0])
+
+
+EXPERIMENT_LIST = [
+    Experiment(
+        "sev-vs-pbs", "sEVs vs PBS: lower serum TNF-a and IL-6, more lesion M2 macrophages",
+        "R[11]", {"injury": "moderate", "days": 28, "arms": [
+            {"name": "PBS"}, {"name": "sEV", "doses": _sev(start=0.125)}]},
+        _check_sev_vs_pbs),
+    Experiment(
+        "fractionated-vs-msc",
+        "Fractionated sEVs over 3 days reproduce the locomotor and BSCB benefit of IV MSCs",
+        "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70, "arms": [
+            {"name": "vehicle"},
+            {"name": "IV MSC", "doses": [{"product": "msc", "amount": "1e6 cell",
+                                          "route": "iv", "start": 7}]},
+            {"name": "fractionated sEV", "doses": _sev()},
+            {"name": "single sEV bolus", "doses": _sev(schedule="bolus",
+                                                       amount="7.2e10 particle")}]},
+        _check_fractionated),
+    Experiment(
+        "rnase", "RNase-treated sEVs lose the protective effect", "R[47]",
+        {"injury": "moderate", "days": 70, "arms": [
+            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+            {"name": "RNase-treated sEV", "doses": _sev("sev_rnase")}]},
+        _check_rnase),
+    Experiment(
+        "marco-antagonism", "MARCO antagonism (poly-G) blunts sEV-driven myelin uptake and "
+        "recovery", "R[16]", {"injury": "moderate", "days": 70, "arms": [
+            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+            {"name": "poly-G", "parameters": {"marco_activity": 0.3}},
+            {"name": "sEV + poly-G", "doses": _sev(), "parameters": {"marco_activity": 0.3}}]},
+        _check_marco),
+    Experiment(
+        "tlr4-mir23b", "TLR4 overexpression reverses the effects of miR-23b sEVs", "R[71]",
+        {"injury": "moderate", "days": 42, "arms": [
+            {"name": "vehicle"}, {"name": "miR-23b sEV", "doses": _sev("sev_mir23b")},
+            {"name": "miR-23b sEV + TLR4 OE", "doses": _sev("sev_mir23b"),
+             "parameters": {"tlr4_overexpression": 3.0}}]},
+        _check_tlr4),
+    Experiment(
+        "p2ry12-blockade", "P2RY12 blockade weakens microglial sealing of leaky vessels",
+        "R[94]", {"injury": "moderate", "days": 28, "arms": [
+            {"name": "control"},
+            {"name": "P2RY12 blocked", "parameters": {"p2ry12_activity": 0.0}}]},
+        _check_p2ry12),
+    Experiment(
+        "intact-cord", "Intact (uninjured) cord accumulates no sEVs", "R[50]; Lankford 2018",
+        {"injury": "moderate", "days": 14, "arms": [
+            {"name": "injured cord + sEV", "doses": _sev()},
+            {"name": "intact cord + sEV", "injury": "none", "doses": _sev()}]},
+        _check_intact),
+    Experiment(
+        "macrophage-depletion", "Macrophage depletion removes most of the sEV benefit "
+        "(macrophages are the conduit)", "R[6,11,50]", {"injury": "moderate", "days": 70,
+                                                       "arms": [
+            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+            {"name": "depleted", "parameters": {"macrophage_depletion": 0.9}},
+            {"name": "depleted + sEV", "doses": _sev(),
+             "parameters": {"macrophage_depletion": 0.9}}]},
+        _check_depletion),
+    Experiment(
+        "dose-response", "Dose-response of fractionated IV sEVs (3 daily doses from day 7)",
+        "spec 5; acceptance of the therapy issue", {"injury": "moderate", "days": 70, "arms": [
+            {"name": "vehicle"},
+            *({"name": f"{3 * a:.2g} particles", "doses": _sev(amount=f"{a:.3g} particle")}
+              for a in DOSE_RESPONSE_AMOUNTS)]},
+        _check_dose_response),
+]
+EXPERIMENTS = {e.name: e for e in EXPERIMENT_LIST}
+
+
+# ----------------------------------------------------------------- uptake assay
+UPTAKE_CONDITIONS = [(pheno, ph, debris) for pheno in ("M0", "M1", "M2 (IL-4)")
+                     for ph in (7.4, 6.0) for debris in (False, True)]
+
+
+def uptake_assay(parameters: Any = None, *, hours: float = 24.0,
+                 cells_per_ml: float = 1e5) -> Any:
+    """In-vitro sEV uptake: M0 / M1 / M2 (IL-4) x pH 7.4 / 6.0 x with / without myelin debris.
+
+    Uses the lesion's uptake rule (:func:`cordsim.submodels.cargo.uptake_priming`) and rate
+    constant in a dish: the fraction of added sEVs taken up in ``hours`` (no saturation:
+    sEVs far below ``km_sev_uptake``). Debris exposure is a myelin load of 1 per cell.
+    """
+    import pandas as pd
+
+    from cordsim.core.submodel import Values
+    from cordsim.simulation import default_parameters
+    from cordsim.submodels.cargo import acidity_signal, uptake_priming
+
+    params = parameters or default_parameters()
+    p = Values(dict(params.values), owner="uptake assay")
+    density = cells_per_ml / 1000.0  # cell/mm^3
+    rows = []
+    for pheno, ph, debris in UPTAKE_CONDITIONS:
+        m2_like = 1.0 if pheno.startswith("M2") else 0.0
+        primed = uptake_priming(m2_like * density, acidity_signal(ph, p), 1.0 if debris else 0.0,
+                                p)
+        rate = p.k_sev_uptake * primed  # 1/day
+        fraction = 1 - math.exp(-rate * hours / 24)
+        rows.append({"phenotype": pheno, "pH": ph, "debris": debris,
+                     "uptake_fraction": fraction, "relative_uptake": 0.0})
+    df = pd.DataFrame(rows)
+    top = df["uptake_fraction"].max()
+    df["relative_uptake"] = df["uptake_fraction"] / top if top > 0 else 0.0
+    return df
+
+
+def check_uptake_assay(df: Any) -> Check:
+    """M2 + pH 6 + debris strongest; M0 and M1 none; acid and debris each raise M2 uptake."""
+    def get(pheno: str, ph: float, debris: bool) -> float:
+        sel = df[(df.phenotype == pheno) & (df.pH == ph) & (df.debris == debris)]
+        return float(sel["uptake_fraction"].iloc[0])
+
+    m2 = "M2 (IL-4)"
+    best = get(m2, 6.0, True)
+    none = max(df[df.phenotype != m2]["uptake_fraction"])
+    ok = (none == 0.0 and best == df["uptake_fraction"].max() and get(m2, 6.0, False)
+          > get(m2, 7.4, False) and get(m2, 7.4, True) > get(m2, 7.4, False))
+    return Check("M2 + pH 6 + debris strongest; M0 and M1 take up none; acid and debris "
+                 "each raise M2 uptake",
+                 f"M2 pH6+debris {best:.2f}, M2 pH7.4 {get(m2, 7.4, False):.2f}, M2 pH6 "
+                 f"{get(m2, 6.0, False):.2f}, M2 pH7.4+debris {get(m2, 7.4, True):.2f}, "
+                 f"M0/M1 max {none:.2f} (fraction taken up in 24 h)", ok)
+
+
+def experiment_names() -> list[str]:
+    """Every named experiment, the uptake assay included."""
+    return [*EXPERIMENTS, "uptake-assay"]
+
+
+def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any = None,
+                   progress: bool = False) -> tuple[Any, Check]:
+    """Run one experiment; with ``out``, write its figure and tables there."""
+    from cordsim.errors import ScenarioError
+
+    if name == "uptake-assay":
+        df = uptake_assay(parameters)
+        check = check_uptake_assay(df)
+        if out is not None:
+            _write_uptake(df, Path(out))
+        return df, check
+    if name not in EXPERIMENTS:
+        import difflib
+
+        close = difflib.get_close_matches(name, experiment_names(), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ScenarioError(f"unknown experiment {name!r}; allowed: "
+                            f"{', '.join(experiment_names())}{hint}")
+    exp = EXPERIMENTS[name]
+    res = exp.run(parameters=parameters, progress=progress)
+    check = exp.check(res)
+    if out is not None:
+        _write_experiment(exp, res, check, Path(out))
+    return res, check
+
+
+def _write_experiment(exp: Experiment, res: ScenarioResult, check: Check, out: Path) -> None:
+    import pandas as pd
+
+    from cordsim.plotting import plot_comparison, plot_dose_response
+
+    res.write(out)
+    plot_comparison(res.arms, out / "fig_comparison.png",
+                    title=f"{exp.name}: {exp.claim} [{exp.source}]")
+    if exp.name == "dose-response":
+        bbb = [res[a].at("bbb_score", 70) for a in res.arms]
+        plot_dose_response([3 * a for a in DOSE_RESPONSE_AMOUNTS], bbb[1:],
+                           out / "fig_dose_response.png", unit="particles, 3 daily IV doses",
+                           ylabel="BBB score at day 70", control=bbb[0],
+                           title="Dose-response: fractionated IV sEVs from day 7")
+    pd.DataFrame([{"experiment": exp.name, "claim": exp.claim, "source": exp.source,
+                   "expected": check.expected, "simulated": check.simulated,
+                   "result": "PASS" if check.passed else "FAIL"}]).to_csv(out / "check.csv",
+                                                                          index=False)
+
+
+def _write_uptake(df: Any, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    df.to_csv(out / "uptake_assay.csv", index=False, float_format="%.4g")
+    labels = [f"{r.phenotype}\npH {r.pH:g}{' +debris' if r.debris else ''}"
+              for r in df.itertuples()]
+    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
+    ax.bar(range(len(df)), df["uptake_fraction"], color=["tab:grey"] * 8 + ["tab:green"] * 4)
+    ax.set_xticks(range(len(df)), labels, fontsize=7)
+    ax.set_ylabel("fraction of sEVs taken up in 24 h")
+    ax.set_title("In-vitro sEV uptake assay (R[6,11]): only primed M2-like cells take sEVs up")
+    fig.savefig(out / "fig_uptake_assay.png", dpi=110)
+    plt.close(fig)
