@@ -45,6 +45,9 @@ FREE = [
     "k_oligo_cytokine", "k_regrowth", "ec50_damps_microglia", "d_damps", "k_damps_neural",
     "ec50_il1b_neutrophil", "k_microglia_activation", "ec50_il10_m2", "ec50_tgfb_m2",
     "w_m1_basal", "d_microglia_excess", "d_myelin_processing", "f_microglia_myelin",
+    "k_pyroptosis", "k_damps_myeloid", "ec50_damps_nlrp3", "k_scar_angiogenesis",
+    "k_fibrotic", "k_fibroblast", "d_fibroblasts", "ec50_tgfb_fibroblast",
+    "ec50_macrophages_fibroblast", "d_fibrotic",
 ]
 
 
@@ -121,6 +124,9 @@ def objective_terms(params: cordsim.ParameterSet) -> dict[str, float]:
     terms["il1b_acute"] = _hinge(til1b, 0, 1.5, 0.25) + _hinge(r.at("il1b", 14) / il1bpk, 0, 0.6,
                                                                0.1)
     terms["il10_late"] = _hinge(r.peak("il10")[0] - ttnf, 1.0, 1e9, 0.5)
+    # R[1,19-26]: secondary injury goes on for weeks (axonal loss after the first week)
+    terms["secondary_weeks"] = _hinge(r.at("axons_spared", 7) - r.at("axons_spared", 42),
+                                      0.06, 1, 0.02)
     return terms
 
 
@@ -160,11 +166,12 @@ def main() -> None:
     args = ap.parse_args()
     base = cordsim.default_parameters()
     x0 = [math.log10(base[n]) for n in FREE]
-    print("start loss", _loss(np.array(x0)))
+    start = _loss(np.array(x0))
+    print("start loss", start)
     print({k: round(v, 3) for k, v in objective_terms(base).items() if v})
     es = cma.CMAEvolutionStrategy(x0, args.sigma, {"seed": 1, "verbose": -9})
     t_end = time.time() + 60 * args.minutes
-    best = (1e9, x0)
+    best = (start, x0)  # never return something worse than the start
     with Pool(2) as pool:
         while time.time() < t_end and not es.stop():
             xs = es.ask()

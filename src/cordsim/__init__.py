@@ -8,7 +8,7 @@ Examples
 True
 """
 
-from cordsim import models
+from cordsim import experiments, models
 from cordsim._version import __version__
 from cordsim.core import Model, ParameterSet
 from cordsim.errors import (
@@ -20,12 +20,16 @@ from cordsim.errors import (
     UnitError,
 )
 from cordsim.protocols import Injury
-from cordsim.results import TIMECOURSE_COLUMNS, SimulationResult
+from cordsim.results import TIMECOURSE_COLUMNS, ScenarioResult, SimulationResult
+from cordsim.scenario import Scenario, load_scenario, run_scenario
 from cordsim.simulation import Simulation, default_parameters
 from cordsim.solvers import Solver
+from cordsim.therapy import Dose, Protocol
 
 __all__ = [
-    "TIMECOURSE_COLUMNS", "CordsimError", "Injury", "Model", "ModelError", "ParameterError",
-    "ParameterSet", "ScenarioError", "Simulation", "SimulationError", "SimulationResult",
-    "Solver", "UnitError", "__version__", "default_parameters", "models",
+    "TIMECOURSE_COLUMNS", "CordsimError", "Dose", "Injury", "Model", "ModelError",
+    "ParameterError", "ParameterSet", "Protocol", "Scenario", "ScenarioError",
+    "ScenarioResult", "Simulation", "SimulationError", "SimulationResult", "Solver",
+    "UnitError", "__version__", "default_parameters", "experiments", "load_scenario",
+    "models", "run_scenario",
 ]

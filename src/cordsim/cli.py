@@ -1,4 +1,4 @@
-"""Command line: ``cordsim run natural-history``, ``cordsim params``, ``cordsim validate``.
+"""Command line: ``cordsim run``, ``experiment``, ``products``, ``params``, ``validate``.
 
 ``main(argv)`` returns an exit code, so it can be tested without a subprocess.
 """
@@ -42,10 +42,10 @@ def _write_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.scenario != "natural-history":
+        return _run_scenario_file(args)
     from cordsim.simulation import Simulation
 
-    if args.scenario != "natural-history":
-        raise ScenarioError(f"unknown scenario {args.scenario!r}; allowed: natural-history")
     out = _out_dir(args.out)
     sim = Simulation(injury=args.severity, species=args.species)
     try:
@@ -62,6 +62,72 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                  engine="python").to_string(index=False))
     print("wrote: " + ", ".join(str(p) for p in written))
     return code
+
+
+def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", 20,
+                           "display.float_format", "{:.3g}".format):
+        print(res.endpoints().T.to_string())
+
+
+def _run_scenario_file(args: argparse.Namespace) -> int:
+    from cordsim.plotting import plot_comparison, plot_natural_history
+    from cordsim.scenario import load_scenario, run_scenario
+
+    scenario = load_scenario(args.scenario)
+    out = _out_dir(args.out)
+    code = 0
+    try:
+        res = run_scenario(scenario, progress=True)
+    except SimulationError as exc:
+        res, code = exc.partial, 2
+        print(f"cordsim: {exc}", file=sys.stderr)
+    written = res.write(out)
+    written.append(plot_comparison(res.arms, out / "fig_comparison.png",
+                                   title=f"{scenario.name}: {scenario.description}"))
+    first = next(iter(res.arms.values()))
+    if first.time.size > 1:
+        written.append(plot_natural_history(first, out / "fig_natural_history.png",
+                                            title=f"{scenario.name}: {res.control} arm"))
+    print(f"{scenario.name}: {scenario.description}")
+    _print_endpoints(res)
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return code
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from cordsim.experiments import EXPERIMENTS, run_experiment
+
+    if args.action == "list":
+        for exp in EXPERIMENTS.values():
+            print(f"{exp.name:22s} {exp.claim} [{exp.source}]")
+        print(f"{'uptake-assay':22s} In-vitro uptake: M0/M1/M2 x pH 7.4/6 x debris [R[6,11]]")
+        return 0
+    if not args.name:
+        raise ScenarioError("experiment run needs a NAME (see 'cordsim experiment list')")
+    out = _out_dir(args.out or f"results/experiments/{args.name}")
+    res, check = run_experiment(args.name, out, progress=True)
+    if hasattr(res, "endpoints"):
+        _print_endpoints(res)
+    else:
+        print(res.to_string(index=False))
+    print(f"expected:  {check.expected}\nsimulated: {check.simulated}\n"
+          f"result:    {'PASS' if check.passed else 'FAIL'}\nwrote into {out}")
+    return 0 if check.passed else 1
+
+
+def _cmd_products(args: argparse.Namespace) -> int:
+    from cordsim.therapy import products
+
+    for name, prod in products().items():
+        extra = f", purity {prod['purity']}" if "purity" in prod else ""
+        print(f"{name:14s} {prod['kind']:5s} routes {'/'.join(prod['routes'])}{extra}\n"
+              f"{'':14s} {prod['description']} [{prod['source']}]")
+        if prod["parameters"]:
+            print(f"{'':14s} sets {prod['parameters']}")
+    return 0
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -105,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write tables and figures")
-    run.add_argument("scenario", help="scenario name: natural-history")
+    run.add_argument("scenario", help="natural-history, a scenario file (TOML) or a built-in "
+                     "scenario name (default)")
     run.add_argument("--species", default="rat", help=f"species ({', '.join(SPECIES)})")
     run.add_argument("--severity", default="moderate",
                      help=f"injury preset ({', '.join(injury_presets())})")
@@ -113,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
     run.add_argument("--out", default="results/natural-history", help="output folder")
     run.set_defaults(func=_cmd_run)
+
+    exp = sub.add_parser("experiment", help="the review's experiments: list, run NAME")
+    exp.add_argument("action", choices=("list", "run"))
+    exp.add_argument("name", nargs="?", help="experiment name (see list)")
+    exp.add_argument("--out", default=None, help="output folder (results/experiments/NAME)")
+    exp.set_defaults(func=_cmd_experiment)
+
+    prod = sub.add_parser("products", help="list therapy products, routes and cargo")
+    prod.set_defaults(func=_cmd_products)
 
     params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
     params.add_argument("--species", default="rat")

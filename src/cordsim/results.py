@@ -34,6 +34,8 @@ TIMECOURSE_COLUMNS = (
     "mmp9", "bscb_permeability", "myelin_debris", "neurons_fraction",
     "oligodendrocytes_fraction", "spared_tissue_fraction", "lesion_volume_fraction",
     "scar_cspg", "scar_fibrotic", "bbb_score",
+    "msc_lung", "sev_plasma", "sev_liver", "sev_spleen", "sev_lesion", "sev_internalized",
+    "mirna_copies_per_macrophage",
 )
 
 

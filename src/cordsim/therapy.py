@@ -81,7 +81,7 @@ def product(name: str) -> dict[str, Any]:
     return table[name]
 
 
-_AMOUNT = re.compile(r"^\s*([-+0-9.eE]+)\s*(.*?)\s*$")
+_AMOUNT = re.compile(r"^\s*(\S+)\s*(.*?)\s*$")
 
 
 def parse_amount(text: str, product_name: str, species: str) -> float:

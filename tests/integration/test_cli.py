@@ -92,3 +92,67 @@ def test_params_csv(capsys):
     assert main(["params", "--csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(cordsim.models.CordModel().params) + 1
+
+
+@pytest.fixture(scope="module")
+def default_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default")
+    assert main(["run", "default", "--out", str(out)]) == 0
+    return out
+
+
+def test_default_scenario_compares_four_arms(default_dir):
+    for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
+                 "fig_comparison.png", "fig_natural_history.png"):
+        assert (default_dir / name).stat().st_size > 0, name
+    df = pd.read_csv(default_dir / "timecourse.csv")
+    assert list(df.columns[: len(cordsim.TIMECOURSE_COLUMNS)]) == list(cordsim.TIMECOURSE_COLUMNS)
+    assert list(df["arm"].unique()) == ["vehicle", "IV MSC", "fractionated sEV",
+                                        "single sEV bolus"]
+    ends = pd.read_csv(default_dir / "endpoints.csv", index_col="arm")
+    assert ends.loc["vehicle", "sev_lesion_peak"] == 0
+    assert ends.loc["fractionated sEV", "bbb_score_day70"] > ends.loc["vehicle", "bbb_score_day70"]
+    import xarray as xr
+
+    with xr.open_dataset(default_dir / "timecourse.nc", engine="h5netcdf") as ds:
+        assert ds["sev_lesion"].dims == ("arm", "time")
+        assert ds["sev_lesion"].attrs["units"] == "particle"
+
+
+def test_scenario_file_run(tmp_path):
+    scen = tmp_path / "mine.toml"
+    scen.write_text('name = "mine"\ninjury = "mild"\ndays = 10\n[[arms]]\nname = "IT"\n'
+                    'doses = [{product = "sev_hypoxia", amount = "20 ug", route = "intrathecal",'
+                    ' start = 1}]\n')
+    out = tmp_path / "out"
+    assert main(["run", str(scen), "--out", str(out)]) == 0
+    df = pd.read_csv(out / "timecourse.csv")
+    assert df["time_day"].iloc[-1] == 10 and "arm" not in df.columns
+    assert df["sev_internalized"].max() > 0
+
+
+def test_bad_scenario_file_exit_code(tmp_path, capsys):
+    scen = tmp_path / "bad.toml"
+    scen.write_text('[[arms]]\nname = "x"\ndoses = [{product = "sev_naive", amount = "-3 ug"}]\n')
+    assert main(["run", str(scen), "--out", str(tmp_path / "o")]) == 2
+    assert "dose amount must be positive" in capsys.readouterr().err
+
+
+def test_experiment_list_and_run(tmp_path, capsys):
+    assert main(["experiment", "list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("sev-vs-pbs", "rnase", "uptake-assay", "macrophage-depletion"):
+        assert name in listed
+    assert main(["experiment", "run", "dose-response", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "fig_dose_response.png").stat().st_size > 0
+    assert (tmp_path / "check.csv").exists()
+    assert main(["experiment", "run", "uptake-assay", "--out", str(tmp_path / "u")]) == 0
+    assert (tmp_path / "u" / "fig_uptake_assay.png").exists()
+    assert main(["experiment", "run", "rnasee"]) == 2
+    assert "did you mean 'rnase'" in capsys.readouterr().err
+
+
+def test_products_listing(capsys):
+    assert main(["products"]) == 0
+    out = capsys.readouterr().out
+    assert "sev_rnase" in out and "msc" in out

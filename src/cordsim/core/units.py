@@ -20,7 +20,8 @@ from cordsim.errors import UnitError
 
 ureg = pint.UnitRegistry()
 ureg.define("cell = [cell_count]")
-ureg.define("particle = [particle_count]")
+# "particle" is pint's own counting unit (1/N_A mol); redefining it leaves stale
+# conversion caches, so cordsim uses it as is.
 ureg.define("copy = [molecule_count]")
 
 TIME_UNIT = "day"

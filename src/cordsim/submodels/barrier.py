@@ -51,6 +51,8 @@ class BloodSpinalCordBarrier(Submodel):
     k_angiogenesis = Param("Maximal formation of leaky angiogenic vessels", "1/day")
     ec50_ischemia_angiogenesis = Param("Ischemia giving half-maximal (VEGF-driven) angiogenesis",
                                        "1")
+    k_scar_angiogenesis = Param("Immature vessels sprouting per unit of fibrotic matrix "
+                                "deposited (scar vascularization)", "1")
     k_vessel_maturation = Param("Maturation of new vessels at full pericyte coverage", "1/day")
     k_leak_junctions = Param("Permeability excess at total loss of tight junctions", "1")
     k_leak_adherens = Param("Permeability excess at total loss of adherens junctions", "1")
@@ -65,7 +67,8 @@ class BloodSpinalCordBarrier(Submodel):
     leukocyte_entry = Output("Permeability above intact: gates leukocyte and sEV entry", "1")
 
     inputs = ("tnf", "il1b", "il10", "tgfb", "gelatinase_activity", "calpain",
-              "microglia_activated", "scar_fibrotic", "ischemia", "injury_severity")
+              "microglia_activated", "scar_fibrotic", "ischemia", "injury_severity",
+              "fibrotic_deposition")
 
     def outputs(self, t, v, p):
         seal = p.f_seal_max * p.p2ry12_activity * hill(v.microglia_activated,
@@ -95,5 +98,6 @@ class BloodSpinalCordBarrier(Submodel):
             + p.k_pericyte_repair * (1 + p.w_tgfb_repair * hill(v.tgfb, p.ec50_tgfb_repair, 1))
             * (1 - v.pericytes),
             "leaky_vessels": p.k_angiogenesis * hill(v.ischemia, p.ec50_ischemia_angiogenesis, 1)
+            + p.k_scar_angiogenesis * v.fibrotic_deposition
             - p.k_vessel_maturation * v.pericytes * v.leaky_vessels,
         }

@@ -123,8 +123,8 @@ class MiRNACargo(Submodel):
     myeloid_floor = Param("Myeloid density below which per-cell cargo is not resolved",
                           "cell/mm^3")
 
-    mirna_copies_per_macrophage = Output("miRNA copies (all Table 1 species) per lesion "
-                                         "macrophage or microglial cell", "copy/cell")
+    mirna_copies_per_macrophage = Output("miRNA copies (all Table 1 species) delivered per "
+                                         "lesion macrophage or microglial cell", "copy/cell")
     tlr4_expression = Output("TLR4 expression in lesion myeloid cells (1 = untreated)", "1")
     traf6_expression = Output("TRAF6 expression (1 = untreated)", "1")
     irf5_expression = Output("IRF5 expression (1 = untreated)", "1")
@@ -137,29 +137,34 @@ class MiRNACargo(Submodel):
                             "1")
 
     inputs = ("sev_uptake", "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2",
-              "lesion_volume")
+              "lesion_volume", "f_microglia_uptake")
 
     def outputs(self, t, v, p):
+        # Cargo sits in the cells that take sEVs up (M2-like, macrophages first); a target's
+        # lesion-wide expression is the mix of those recipients and every other myeloid cell.
+        floor = p.myeloid_floor * p.lesion_volume
         cells = (v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2) \
             * p.lesion_volume
-        floor = p.myeloid_floor * p.lesion_volume
+        recipients = (v.macrophages_m2 + p.f_microglia_uptake * v.microglia_m2) * p.lesion_volume
+        share = ratio(recipients, cells, floor)
 
-        def per_cell(copies):
-            return ratio(copies, cells, floor)
+        def per_recipient(copies):
+            return ratio(copies, recipients, floor)
 
         silencing = {}
         for target in TARGETS:
             copies = sum(getattr(v, m) for m, tg in MIRNA_TARGETS.items() if tg == target)
-            silencing[target] = p.f_silencing_max * hill(per_cell(copies),
-                                                         p.ec50_mirna_silencing, 1)
+            silencing[target] = share * p.f_silencing_max * hill(per_recipient(copies),
+                                                                 p.ec50_mirna_silencing, 1)
         total = sum(getattr(v, m) for m in MIRNA_TARGETS)
-        protein = p.f_protein_cargo_max * hill(per_cell(v.protein_cargo), p.ec50_protein_cargo, 1)
+        protein = share * p.f_protein_cargo_max * hill(per_recipient(v.protein_cargo),
+                                                       p.ec50_protein_cargo, 1)
         out = {f"{tg}_expression": 1 - silencing[tg] for tg in TARGETS}
         out["tlr4_expression"] = p.tlr4_overexpression * (1 - silencing["tlr4"])
-        mir21 = hill(per_cell(v.mir21_5p), p.ec50_mirna_silencing, 1)
+        mir21 = hill(ratio(v.mir21_5p, cells, floor), p.ec50_mirna_silencing, 1)
         return {
             **out,
-            "mirna_copies_per_macrophage": per_cell(total),
+            "mirna_copies_per_macrophage": ratio(total, cells, floor),
             "protein_cargo_effect": protein,
             "reprogramming": 1 - (1 - protein) * (1 - sum(silencing.values()) / len(TARGETS)),
             "mir21_fibrosis": mir21,

@@ -11,7 +11,8 @@ class Debris(Submodel):
 
     Microglia clear early, macrophages later; M2-like cells efferocytose more [81];
     MARCO mediates myelin uptake [16]. Myelin taken up is processed slowly, so lipid-laden
-    (foamy) phagocytes accumulate over weeks [9].
+    (foamy) phagocytes accumulate over weeks [9]; a phagocyte that dies by pyroptosis (lytic)
+    spills its myelin back into the lesion, where it is taken up again.
     """
 
     myelin_debris = State("Extracellular myelin debris (fraction of intact myelin)", "1",
@@ -44,7 +45,8 @@ class Debris(Submodel):
 
     inputs = ("microglia_m1", "microglia_m2", "macrophages_m1", "macrophages_m2",
               "oligodendrocyte_death_flux", "wallerian_myelin_flux", "neutrophil_apoptosis",
-              "myeloid_apoptosis", "injury_severity", "reprogramming")
+              "myeloid_apoptosis", "injury_severity", "reprogramming", "myeloid_pyroptosis",
+              "phagocyte_reference")
 
     def outputs(self, t, v, p):
         microglia = v.microglia_m1 + v.microglia_m2
@@ -61,11 +63,14 @@ class Debris(Submodel):
         }
 
     def rates(self, t, v, p):
+        phagocytes = (v.microglia_m1 + v.microglia_m2 + v.macrophages_m1 + v.macrophages_m2
+                      + 0.01 * p.phagocyte_reference)
+        release = v.myelin_internalized * v.myeloid_pyroptosis / phagocytes  # lytic spill
         return {
             "myelin_debris": v.oligodendrocyte_death_flux + v.wallerian_myelin_flux
-            - v.myelin_uptake,
-            "myelin_internalized": v.myelin_uptake - p.d_myelin_processing
-            * v.myelin_internalized,
+            + release - v.myelin_uptake,
+            "myelin_internalized": v.myelin_uptake - release
+            - p.d_myelin_processing * v.myelin_internalized,
             "apoptotic_cells": v.neutrophil_apoptosis + v.myeloid_apoptosis
             + p.oligodendrocyte_density * v.oligodendrocyte_death_flux
             - v.efferocytosis - v.secondary_necrosis,

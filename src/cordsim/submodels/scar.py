@@ -3,12 +3,14 @@
 Review Section 2.3 [37-42]: macrophages instruct reactive astrocytes and perivascular
 fibroblasts, chiefly through TGF-beta, to deposit CSPG-rich glial scar and
 collagen/fibronectin fibrotic scar; hematogenous macrophages drive the fibrotic scar [37].
-The scar inhibits axon regrowth and entraps microvessels [41,42].
+The scar inhibits axon regrowth and entraps microvessels [41,42]; new, immature vessels
+sprout into the forming fibrotic core (Soderblom 2013; Zhu 2015), the model's source of the
+late (second) rise of BSCB permeability.
 """
 
 from __future__ import annotations
 
-from cordsim.core import Param, State, Submodel
+from cordsim.core import Output, Param, State, Submodel
 from cordsim.core.mathfn import hill
 
 
@@ -38,7 +40,12 @@ class Scar(Submodel):
 
     w_mir21_fibrosis = Param("Fold rise of fibrogenic drive at saturating miR-21 delivery", "1")
 
+    fibrotic_deposition = Output("Fibrotic matrix deposited per day", "1/day")
+
     inputs = ("il1b", "tgfb", "macrophages", "mir21_fibrosis")
+
+    def outputs(self, t, v, p):
+        return {"fibrotic_deposition": p.k_fibrotic * v.fibroblasts * (1 - v.scar_fibrotic)}
 
     def rates(self, t, v, p):
         activation = hill(v.il1b, p.ec50_il1b_astrocyte, 1) + hill(v.tgfb, p.ec50_tgfb_astrocyte, 1)
@@ -51,6 +58,5 @@ class Scar(Submodel):
             - p.d_cspg * v.scar_cspg,
             "fibroblasts": p.k_fibroblast * fib_drive * (1 - v.fibroblasts)
             - p.d_fibroblasts * v.fibroblasts,
-            "scar_fibrotic": p.k_fibrotic * v.fibroblasts * (1 - v.scar_fibrotic)
-            - p.d_fibrotic * v.scar_fibrotic,
+            "scar_fibrotic": v.fibrotic_deposition - p.d_fibrotic * v.scar_fibrotic,
         }
