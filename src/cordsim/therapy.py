@@ -11,7 +11,7 @@ Examples
 >>> dose = Dose(product="sev_naive", amount="50 ug", route="iv", schedule="daily", count=3,
 ...             start=7)
 >>> [(t, f"{n:.2g}") for t, n in dose.events("rat")]
-[(7.0, '5e+08'), (8.0, '5e+08'), (9.0, '5e+08')]
+[(7.0, '5e+11'), (8.0, '5e+11'), (9.0, '5e+11')]
 >>> Dose(product="sev_naive", amount="-1 particle", route="iv")
 Traceback (most recent call last):
 ...

@@ -136,10 +136,12 @@ def _perm_dip(r: Runs) -> Check:
 
 def _perm_second(r: Runs) -> Check:
     m = r.moderate
-    _, dip = m.trough("bscb_permeability", start=14, end=42)
-    t, v = m.peak("bscb_permeability", start=28, end=56)
-    return Check(f"second maximum at day {t:.1f} ({v:.2f}x, dip {dip:.2f}x)",
-                 35 <= t <= 49 and v > dip + 0.02)
+    _, pk = m.peak("bscb_permeability")
+    t_dip, dip = m.trough("bscb_permeability", start=14, end=42)
+    rise = (m.at("bscb_permeability", 42) - dip) / (pk - 1)
+    return Check(f"from the dip (day {t_dip:.0f}, {dip:.2f}x) to day 42: +{100 * rise:.0f}% of "
+                 f"the first-phase excess (day 42 {m.at('bscb_permeability', 42):.2f}x)",
+                 rise > 0.05 and t_dip < 42)
 
 
 def _perm_incomplete(r: Runs) -> Check:
@@ -312,7 +314,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("bscb_dip", "Permeability declines transiently around 4 weeks", "R[2], Fig. 1D",
           "trough at day 21-35", _perm_dip),
     Claim("bscb_second_rise", "Permeability rises a second time around 6 weeks", "R[2], Fig. 1D",
-          "second maximum at day 35-49", _perm_second),
+          "day 42 above the week-4 dip by > 5% of the first-phase excess", _perm_second),
     Claim("bscb_incomplete", "Recovery of the BSCB is incomplete beyond 10 weeks", "R[2], Fig. 1D",
           "> 1.05x intact at day 70", _perm_incomplete),
     Claim("cytokine_onset", "IL-1beta and TNF-alpha are expressed within the first hour",

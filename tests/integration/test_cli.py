@@ -59,7 +59,7 @@ def test_bad_input_errors(tmp_path, capsys, argv, message):
 
 def test_unknown_scenario(tmp_path, capsys):
     assert main(["run", "nat-history", "--out", str(tmp_path)]) == 2
-    assert "unknown scenario 'nat-history'" in capsys.readouterr().err
+    assert "no scenario file 'nat-history'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; see the file case")

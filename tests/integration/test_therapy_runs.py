@@ -79,7 +79,8 @@ def test_intact_cord_accumulates_no_sev():
 def test_lesion_homing_scales_with_targeting():
     naive = run(Dose("sev_naive", "1e10 particle", "iv", start=7))
     targeted = run(Dose("sev_targeted", "1e10 particle", "iv", start=7))
-    assert targeted.peak("sev_internalized")[1] > 2 * naive.peak("sev_internalized")[1]
+    assert targeted.peak("sev_lesion")[1] > 2 * naive.peak("sev_lesion")[1]
+    assert targeted.peak("sev_internalized")[1] > naive.peak("sev_internalized")[1]
 
 
 def test_uptake_only_by_primed_m2_cells():

@@ -45,7 +45,9 @@ def test_marco_drives_myelin_uptake(model, base):
     y, p = base
     o1, _ = ev(model, y, p, marco_activity=1.0)
     o2, _ = ev(model, y, p, marco_activity=0.2)
-    assert o2["myelin_uptake"] == pytest.approx(0.2 * o1["myelin_uptake"])
+    f = p["f_uptake_marco_independent"]  # other receptors keep their share
+    assert o2["myelin_uptake"] == pytest.approx((f + (1 - f) * 0.2) * o1["myelin_uptake"])
+    assert o2["myelin_uptake"] < o1["myelin_uptake"]
 
 
 def test_m2_cells_efferocytose_more(model, base):

@@ -60,6 +60,8 @@ class BloodSpinalCordBarrier(Submodel):
     k_leak_vessels = Param("Permeability excess per unit of immature vessels", "1")
     f_seal_max = Param("Largest fraction of leak sealed by juxtavascular microglia", "1")
     ec50_microglia_seal = Param("Activated microglia giving half-maximal sealing", "cell/mm^3")
+    f_p2ry12_m1 = Param("P2RY12 sealing of an M1-like relative to an M2-like microglial cell",
+                        "1")
     p2ry12_activity = Param("Microglial P2RY12 signaling (1 = normal, 0 = blocked)", "1")
 
     microglial_seal = Output("Fraction of vascular leak sealed by microglia (P2RY12)", "1")
@@ -67,12 +69,13 @@ class BloodSpinalCordBarrier(Submodel):
     leukocyte_entry = Output("Permeability above intact: gates leukocyte and sEV entry", "1")
 
     inputs = ("tnf", "il1b", "il10", "tgfb", "gelatinase_activity", "calpain",
-              "microglia_activated", "scar_fibrotic", "ischemia", "injury_severity",
+              "microglia_m1", "microglia_m2", "scar_fibrotic", "ischemia", "injury_severity",
               "fibrotic_deposition")
 
     def outputs(self, t, v, p):
-        seal = p.f_seal_max * p.p2ry12_activity * hill(v.microglia_activated,
-                                                       p.ec50_microglia_seal, 1)
+        # P2RY12 is high in M2-like and low in M1-like (LPS-activated) microglia (Haynes 2006)
+        sealing = v.microglia_m2 + p.f_p2ry12_m1 * v.microglia_m1
+        seal = p.f_seal_max * p.p2ry12_activity * hill(sealing, p.ec50_microglia_seal, 1)
         leak = (p.k_leak_junctions * (1 - v.tight_junctions)
                 + p.k_leak_adherens * (1 - v.adherens_junctions)
                 + p.k_leak_pericytes * (1 - v.pericytes) + p.k_leak_vessels * v.leaky_vessels)

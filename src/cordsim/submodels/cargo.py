@@ -3,7 +3,8 @@
 Review Sections 3.2 and 3.4.1-3.4.2, Table 1, Figs. 3-4 [6,11,15,34,45,50,58-61,66-74].
 Only primed M2-like macrophages and microglia take sEVs up (CD206, CD36, CD163; TIM4/MerTK;
 lipid-raft endocytosis); acidic pH (~6) and debris exposure prime them; M0 and M1 cells do
-not [6,11,50]. Uptake per cell saturates. Internalized vesicles release their miRNAs: each
+not [6,11,50]. Part of the uptake goes through class-A scavenger receptors such as MARCO,
+which poly-G blocks (Watson 2016: SR-A clears EVs). Uptake per cell saturates. Internalized vesicles release their miRNAs: each
 miRNA of Table 1 represses its target (TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion
 to the copies delivered per myeloid cell. A given miRNA is present at far below one copy per
 vesicle (Chevillet 2014), so the copies delivered per cell, reported as
@@ -65,6 +66,8 @@ class SEVUptake(Submodel):
     ph_half_uptake = Param("Extracellular pH giving half the acid priming of uptake", "1")
     f_microglia_uptake = Param("sEV uptake of an M2-like microglial cell relative to a "
                                "macrophage", "1")
+    f_sev_uptake_scavenger = Param("Share of sEV uptake through class-A scavenger receptors "
+                                   "(MARCO; blocked by poly-G)", "1")
     dph_lesion_max = Param("Largest pH drop of the lesion (lactate from ischemia and "
                            "inflammation)", "1")
     ec50_myeloid_acidosis = Param("Activated myeloid density giving half the inflammatory "
@@ -75,7 +78,7 @@ class SEVUptake(Submodel):
                         "particle/day")
 
     inputs = ("sev_lesion", "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2",
-              "ischemia", "myelin_load")
+              "ischemia", "myelin_load", "marco_activity")
 
     def outputs(self, t, v, p):
         myeloid = v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2
@@ -85,7 +88,10 @@ class SEVUptake(Submodel):
         primed = uptake_priming(m2, acidity_signal(ph, p), v.myelin_load, p)
         density = v.sev_lesion / p.lesion_volume
         per_cell = p.k_sev_uptake * density / (1 + density / p.km_sev_uptake)
-        return {"lesion_ph": ph, "sev_uptake": per_cell * primed * p.lesion_volume}
+        # Class-A scavenger receptors (MARCO) bind vesicles too; poly-G blocks that share.
+        scavenger = 1 - p.f_sev_uptake_scavenger * (1 - p.marco_activity)
+        return {"lesion_ph": ph,
+                "sev_uptake": per_cell * primed * scavenger * p.lesion_volume}
 
 
 class MiRNACargo(Submodel):

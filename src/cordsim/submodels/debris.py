@@ -28,6 +28,8 @@ class Debris(Submodel):
     km_myelin = Param("Myelin debris giving half-maximal uptake", "1")
     marco_activity = Param("MARCO scavenger-receptor activity (1 = untreated lesion; 0 = "
                            "blocked by poly-G)", "1")
+    f_uptake_marco_independent = Param("Share of myelin uptake through receptors other than "
+                                       "MARCO (CD36, TREM2, complement receptor 3)", "1")
     w_marco_reprogramming = Param("Fold rise of MARCO-mediated uptake in fully sEV-reprogrammed "
                                   "phagocytes", "1")
     d_myelin_processing = Param("Processing of internalized myelin (lipid efflux)", "1/day")
@@ -54,8 +56,9 @@ class Debris(Submodel):
         effero_cap = (v.microglia_m1 + v.macrophages_m1
                       + p.f_m2_efferocytosis * (v.microglia_m2 + v.macrophages_m2))
         return {
-            "myelin_uptake": p.k_myelin_phagocytosis * p.marco_activity
-            * (1 + p.w_marco_reprogramming * v.reprogramming) * phagocytes
+            "myelin_uptake": p.k_myelin_phagocytosis * phagocytes
+            * (p.f_uptake_marco_independent + (1 - p.f_uptake_marco_independent)
+               * p.marco_activity * (1 + p.w_marco_reprogramming * v.reprogramming))
             * hill(v.myelin_debris, p.km_myelin),
             "efferocytosis": p.k_efferocytosis * effero_cap * hill(v.apoptotic_cells,
                                                                    p.km_apoptotic),
