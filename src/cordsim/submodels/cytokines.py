@@ -4,7 +4,7 @@ Review Sections 2.1-2.3, 3.4.2. M1-like cells make TNF-alpha, IL-1beta (NLRP3-ga
 IL-6 in proportion to NF-kB activity; M2-like cells make IL-10 and TGF-beta [89];
 neutrophils add TNF-alpha and IL-1beta early; hemorrhage releases platelet TGF-beta;
 astrocytes make IL-6 on IL-1beta. Serum levels follow spill-over through the leaky barrier
-and a DAMP-driven systemic response.
+and a DAMP-driven systemic (splenic) response, which sEVs homing to the spleen dampen [11].
 """
 
 from __future__ import annotations
@@ -81,11 +81,18 @@ class SerumCytokines(Submodel):
 
     systemic_inflammation = Output("Systemic inflammatory drive from the lesion (0-1)", "1")
 
-    inputs = ("tnf", "il6", "damps", "leukocyte_entry")
+    f_splenic_suppression = Param("Largest fall of the systemic response when splenic "
+                                  "macrophages are reprogrammed by sEVs", "1")
+    ec50_sev_spleen = Param("sEVs in the spleen giving half the splenic suppression",
+                            "particle")
+
+    inputs = ("tnf", "il6", "damps", "leukocyte_entry", "sev_spleen")
 
     def outputs(self, t, v, p):
-        return {"systemic_inflammation": hill(v.damps * v.leukocyte_entry,
-                                              p.ec50_damps_systemic, 1)}
+        # sEVs home to the spleen (Lankford 2018) and calm its monocytes/macrophages [11].
+        spleen = 1 - p.f_splenic_suppression * hill(v.sev_spleen, p.ec50_sev_spleen, 1)
+        return {"systemic_inflammation": spleen * hill(v.damps * v.leukocyte_entry,
+                                                       p.ec50_damps_systemic, 1)}
 
     def rates(self, t, v, p):
         spill = p.k_spillover * v.leukocyte_entry
