@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, 150), fontsize=10)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
