@@ -73,7 +73,7 @@ def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run_scenario_file(args: argparse.Namespace) -> int:
-    from cordsim.plotting import plot_comparison, plot_natural_history
+    from cordsim.plotting import plot_comparison, plot_natural_history, plot_outcomes
     from cordsim.scenario import load_scenario, run_scenario
 
     scenario = load_scenario(args.scenario)
@@ -91,6 +91,7 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
     if first.time.size > 1:
         written.append(plot_natural_history(first, out / "fig_natural_history.png",
                                             title=f"{scenario.name}: {res.control} arm"))
+        written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
     print(f"{scenario.name}: {scenario.description}")
     _print_endpoints(res)
     print("wrote: " + ", ".join(str(p) for p in written))

@@ -103,7 +103,7 @@ def default_dir(tmp_path_factory):
 
 def test_default_scenario_compares_four_arms(default_dir):
     for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
-                 "fig_comparison.png", "fig_natural_history.png"):
+                 "fig_comparison.png", "fig_natural_history.png", "fig_outcomes.png"):
         assert (default_dir / name).stat().st_size > 0, name
     df = pd.read_csv(default_dir / "timecourse.csv")
     assert list(df.columns[: len(cordsim.TIMECOURSE_COLUMNS)]) == list(cordsim.TIMECOURSE_COLUMNS)
