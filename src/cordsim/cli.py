@@ -119,6 +119,30 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0 if check.passed else 1
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cordsim.sbml import check_sbml, write_sbml
+    from cordsim.simulation import Simulation
+
+    if args.scenario:
+        from cordsim.scenario import load_scenario
+
+        scenario = load_scenario(args.scenario)
+        arm = scenario.arm(args.arm) if args.arm else scenario.arms[0]
+        sim = Simulation(injury=arm.injury or scenario.injury, species=scenario.species,
+                         protocol=arm.protocol)
+    else:
+        sim = Simulation(injury=args.severity)
+    out = Path(args.out)
+    _out_dir(str(out.parent) if str(out.parent) else ".")
+    write_sbml(sim, out)
+    errors = check_sbml(out.read_text())
+    print(f"wrote {out} (SBML L3V2, {len(sim.model.state_names)} rate rules, "
+          f"{len(sim.protocol.doses)} dose line(s)); libsbml errors: {len(errors)}")
+    for e in errors:
+        print(f"  {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def _cmd_products(args: argparse.Namespace) -> int:
     from cordsim.therapy import products
 
@@ -187,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("name", nargs="?", help="experiment name (see list)")
     exp.add_argument("--out", default=None, help="output folder (results/experiments/NAME)")
     exp.set_defaults(func=_cmd_experiment)
+
+    exp_ = sub.add_parser("export", help="export the model as SBML (doses as events)")
+    exp_.add_argument("format", choices=("sbml",))
+    exp_.add_argument("scenario", nargs="?", help="scenario file or built-in name (default: "
+                      "untreated natural history)")
+    exp_.add_argument("--arm", default=None, help="arm of the scenario (default: the first)")
+    exp_.add_argument("--severity", default="moderate", help="injury without a scenario")
+    exp_.add_argument("--out", required=True, help="SBML file to write")
+    exp_.set_defaults(func=_cmd_export)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")
     prod.set_defaults(func=_cmd_products)
