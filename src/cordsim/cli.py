@@ -143,6 +143,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cordsim.cohort import CohortSpec, run_cohort, summarize
+    from cordsim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    spec = CohortSpec(scenario=args.scenario, n=args.n, seed=args.seed, cv=args.cv,
+                      severity_sd=args.severity_sd, rater_sd=args.rater_sd, chunk=args.chunk)
+    out = _out_dir(args.out)
+    run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
+    pct, tri = summarize(out, scenario)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.3g}".format):
+        med = pct.xs(0.5, level="quantile")
+        print(f"{scenario.name}: {args.n} animals per arm; medians:")
+        print(med.to_string())
+        if tri is not None:
+            print("\nvirtual trial (observed BBB at the last day):")
+            print(tri[["arm", "difference", "ci_low", "ci_high", "cohens_d",
+                       "n_per_arm_for_power"]].to_string(index=False))
+    print(f"wrote {out}/animals/*.parquet, percentiles.csv"
+          + (", trial.csv" if tri is not None else ""))
+    return 0
+
+
 def _cmd_products(args: argparse.Namespace) -> int:
     from cordsim.therapy import products
 
@@ -220,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     exp_.add_argument("--severity", default="moderate", help="injury without a scenario")
     exp_.add_argument("--out", required=True, help="SBML file to write")
     exp_.set_defaults(func=_cmd_export)
+
+    coh = sub.add_parser("cohort", help="virtual cohort and trial of a scenario (resumable)")
+    coh.add_argument("scenario", help="scenario file or built-in name")
+    coh.add_argument("--n", type=int, required=True, help="animals per arm")
+    coh.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    coh.add_argument("--seed", type=int, default=1)
+    coh.add_argument("--cv", type=float, default=0.2, help="parameter CV (log-normal)")
+    coh.add_argument("--severity-sd", type=float, default=0.05, help="injury severity SD")
+    coh.add_argument("--rater-sd", type=float, default=0.9, help="BBB observer SD (points)")
+    coh.add_argument("--chunk", type=int, default=50, help="animals per Parquet chunk")
+    coh.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    coh.add_argument("--scheduler", default=None,
+                     help="Dask: 'local' for a LocalCluster or a scheduler address tcp://...")
+    coh.set_defaults(func=_cmd_cohort)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")
     prod.set_defaults(func=_cmd_products)

@@ -63,12 +63,15 @@ class Simulation:
         self.solver = solver or Solver()
         self.compiled = compile_model(self.model)
 
-    def run(self, days: float = 70.0, *, dt: float = 0.5, throw: bool = True) -> SimulationResult:
+    def run(self, days: float = 70.0, *, dt: float = 0.5, throw: bool = True,
+            overrides: dict[str, float] | None = None) -> SimulationResult:
         """Integrate from the injury (t = 0) to ``days``, reporting every ``dt`` days.
 
         On solver failure raises :class:`SimulationError` whose ``partial`` attribute holds
         the result up to the failure; with ``throw=False`` that result is returned instead,
-        its ``status`` naming the failure.
+        its ``status`` naming the failure. ``overrides`` replaces parameter values (declared
+        units, no bound or unit checks) for this run only: the fast path for cohorts, which
+        record each animal's values themselves.
         """
         for name, value in (("days", days), ("dt", dt)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -80,6 +83,10 @@ class Simulation:
         end = float(t_eval[-1])
         names = self.model.param_names
         p0 = np.array([self.parameters[name] for name in names])
+        if overrides:
+            index = {name: i for i, name in enumerate(names)}
+            for name, value in overrides.items():
+                p0[index[name]] = value
         y = self.compiled.initial(p0)
         state_index = {name: i for i, name in enumerate(self.model.state_names)}
         boluses, infusions = self._schedule()
