@@ -91,6 +91,12 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
     return values
 
 
+def _numba_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 def chunks(spec: CohortSpec, n_arms: int) -> list[tuple[int, int, int]]:
     """(arm, first animal, last animal + 1) of every chunk."""
     return [(a, i, min(i + spec.chunk, spec.n)) for a in range(n_arms)
@@ -106,6 +112,7 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
     import pandas as pd
 
     from cordsim.simulation import Simulation
+    from cordsim.solvers import Solver
 
     path = chunk_path(Path(out), arm, start)
     if path.exists():
@@ -113,7 +120,7 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
     scenario = load_scenario(spec.scenario)
     a = scenario.arms[arm]
     sim = Simulation(injury=a.injury or scenario.injury, species=scenario.species,
-                     protocol=a.protocol)
+                     protocol=a.protocol, solver=Solver(jit=_numba_available()))
     names = varied_parameters(sim.parameters)
     severity = sim.parameters["injury_severity"]
     rows = []

@@ -61,7 +61,7 @@ class Simulation:
                                         **self.protocol.product_parameters(),
                                         **self.protocol.parameters})
         self.solver = solver or Solver()
-        self.compiled = compile_model(self.model)
+        self.compiled = compile_model(self.model, jit=self.solver.jit)
 
     def run(self, days: float = 70.0, *, dt: float = 0.5, throw: bool = True,
             overrides: dict[str, float] | None = None) -> SimulationResult:

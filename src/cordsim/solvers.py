@@ -28,6 +28,7 @@ class Solver:
     method: str = "LSODA"
     rtol: float = 1e-6
     atol: float = 1e-9
+    jit: bool = False  # numba-compile the right-hand side and Jacobian (cohorts)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,16 +119,42 @@ def _cached_source(model: Model) -> tuple[str, int]:
     return source, nnz
 
 
-def compile_model(model: Model) -> CompiledModel:
-    """Generate and compile the model's numerical functions (cached per structure)."""
-    key = model.structure_hash
+def compile_model(model: Model, *, jit: bool = False) -> CompiledModel:
+    """Generate and compile the model's numerical functions (cached per structure).
+
+    With ``jit=True`` the right-hand side and Jacobian are compiled to machine code by
+    numba (~10 s the first time; cached on disk next to the generated source), which makes
+    each call ~10x cheaper: the engine of choice for cohorts.
+    """
+    key = model.structure_hash + (":jit" if jit else "")
     if key not in _CACHE:
         source, nnz = _cached_source(model)
         namespace: dict[str, object] = {"math": math, "np": np}
         exec(compile(source, f"<cordsim-generated {key}>", "exec"), namespace)  # noqa: S102
+        rhs, jac = namespace["rhs"], namespace["jac"]
+        if jit:
+            rhs, jac = _jit(model, source)
         _CACHE[key] = CompiledModel(
-            rhs=namespace["rhs"], jac=namespace["jac"],  # type: ignore[arg-type]
+            rhs=rhs, jac=jac,  # type: ignore[arg-type]
             outputs=namespace["outputs"], initial=namespace["initial"],  # type: ignore[arg-type]
             source=source, jac_nnz=nnz,
         )
     return _CACHE[key]
+
+
+def _jit(model: Model, source: str) -> tuple[Callable, Callable]:
+    """numba-compiled rhs and jac, loaded from a file so numba can cache them on disk."""
+    import importlib.util
+
+    import numba
+
+    path = cache_dir() / f"model_{model.structure_hash}.py"
+    if not path.exists():  # unwritable cache: compile from a temporary file, no disk cache
+        path = Path(tempfile.mkdtemp()) / f"model_{model.structure_hash}.py"
+        path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"cordsim_model_{model.structure_hash}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's disk cache re-imports it by name
+    spec.loader.exec_module(module)
+    return (numba.njit(cache=True)(module.rhs), numba.njit(cache=True)(module.jac))

@@ -1,0 +1,163 @@
+"""Cohort throughput: cordsim's cohort engine vs libRoadRunner on cordsim's exported SBML.
+
+    .venv/bin/python benchmarks/cohort.py [--sizes 1000 10000] [--check 20]
+
+For each size n, in one run on this machine: (1) cordsim's cohort engine (numba-compiled
+right-hand side and Jacobian, SciPy LSODA, a process per core, Parquet chunks) simulates n
+animals of the default scenario's "fractionated sEV" arm; (2) libRoadRunner simulates the
+same n parameter sets from the exported SBML in a process pool over all cores (one
+RoadRunner per worker, same tolerances, same outputs). It prints sims/s, the ratio, the peak
+resident memory of each cohort (a fresh process per size, so memory can be compared across
+sizes), and the agreement of BBB at day 70 on the first ``--check`` animals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+ARM = 2  # "fractionated sEV" in scenarios/default.toml
+
+
+def _animals(n: int, seed: int = 1) -> list[dict[str, float]]:
+    import cordsim
+    from cordsim.cohort import CohortSpec, draw_animal, varied_parameters
+
+    spec = CohortSpec("default", n=n, seed=seed)
+    sc = cordsim.load_scenario("default")
+    sim = cordsim.Simulation(injury=sc.injury, protocol=sc.arms[ARM].protocol)
+    names = varied_parameters(sim.parameters)
+    out = []
+    for i in range(n):
+        values = draw_animal(spec, ARM, i, sim.parameters, names, sim.parameters["injury_severity"])
+        values.pop("_rater")
+        out.append(values)
+    return out
+
+
+_RR = None
+
+
+def _rr_init(sbml: str) -> None:
+    global _RR
+    import roadrunner
+
+    _RR = roadrunner.RoadRunner(sbml)
+    _RR.integrator.relative_tolerance = 1e-6
+    _RR.integrator.absolute_tolerance = 1e-9
+    _RR.timeCourseSelections = ["time", "bbb_score"]
+
+
+def _rr_one(values: dict[str, float]) -> float:
+    assert _RR is not None
+    _RR.resetAll()
+    for k, v in values.items():
+        _RR.setValue(k, v)
+    _RR.reset()  # re-evaluates initial assignments with the animal's parameters
+    out = _RR.simulate(0, 70, 71)
+    return float(out[-1, 1])
+
+
+def run_roadrunner(n: int) -> None:
+    """Child process: simulate n animals with libRoadRunner; print JSON."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import cordsim
+    from cordsim.sbml import export_sbml
+
+    sc = cordsim.load_scenario("default")
+    sbml = export_sbml(cordsim.Simulation(injury=sc.injury, protocol=sc.arms[ARM].protocol))
+    animals = _animals(n)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(os.cpu_count(), initializer=_rr_init, initargs=(sbml,)) as pool:
+        bbb = list(pool.map(_rr_one, animals, chunksize=50))
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"wall": wall, "bbb": bbb[:100], "rss_mb": max(rss, rss_kids) / 1024}))
+
+
+def run_cordsim(n: int, out: str) -> None:
+    """Child process: run the cohort engine on the same animals; print JSON."""
+    import shutil
+
+    from cordsim.cohort import CohortSpec, read_animals
+
+    from cordsim.cohort import run_chunk
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    spec = CohortSpec("default", n=n, seed=1)  # same seed and arm: the same animals
+    warm = Path(out) / "warm"  # fill numba's disk cache before timing
+    run_chunk(CohortSpec("default", n=1, seed=99), ARM, 0, 1, str(warm))
+    shutil.rmtree(warm)
+    t0 = time.perf_counter()
+    _run_arm(spec, Path(out) / "cohort")
+    wall = time.perf_counter() - t0
+    df = read_animals(Path(out) / "cohort")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"wall": wall, "bbb": df["bbb_score_day70"].head(100).tolist(),
+                      "failed": int((df["status"] != "ok").sum()),
+                      "rss_mb": max(rss, rss_kids) / 1024}))
+
+
+def _run_arm(spec, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """Run only the benchmark arm's chunks (run_cohort runs every arm)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cordsim.cohort import run_chunk
+
+    todo = [(ARM, i, min(i + spec.chunk, spec.n)) for i in range(0, spec.n, spec.chunk)]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(run_chunk, [spec] * len(todo), *zip(*todo, strict=True),
+                      [str(out)] * len(todo)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--check", type=int, default=20)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        engine, n = args.child
+        if engine == "roadrunner":
+            run_roadrunner(int(n))
+        else:
+            run_cordsim(int(n), tempfile.mkdtemp(prefix="cordsim-bench-"))
+        return
+    print(f"machine: {os.cpu_count()} cores; arm: fractionated sEV (default scenario); "
+          "rtol 1e-6, atol 1e-9; 70 days")
+    print(f"{'n':>7} {'engine':>10} {'wall s':>8} {'sims/s':>8} {'peak MB':>8} "
+          f"{'vs RR':>6}")
+    for n in args.sizes:
+        res = {}
+        for engine in ("roadrunner", "cordsim"):
+            proc = subprocess.run([sys.executable, __file__, "--child", engine, str(n)],
+                                  capture_output=True, text=True, check=True)
+            res[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+        ref = n / res["roadrunner"]["wall"]
+        for engine in ("roadrunner", "cordsim"):
+            r = res[engine]
+            rate = n / r["wall"]
+            print(f"{n:7d} {engine:>10} {r['wall']:8.1f} {rate:8.1f} {r['rss_mb']:8.0f} "
+                  f"{rate / ref:5.2f}x")
+        a = np.array(res["cordsim"]["bbb"][: args.check])
+        b = np.array(res["roadrunner"]["bbb"][: args.check])
+        print(f"        agreement of BBB day 70 on {len(a)} animals: max relative difference "
+              f"{np.max(np.abs(a - b) / np.abs(b)):.1e}")
+
+
+if __name__ == "__main__":
+    main()
