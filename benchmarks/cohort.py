@@ -53,6 +53,7 @@ def _rr_init(sbml: str) -> None:
     global _RR
     import roadrunner
 
+    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)  # CVODE's event-time notes
     _RR = roadrunner.RoadRunner(sbml)
     _RR.integrator.relative_tolerance = 1e-6
     _RR.integrator.absolute_tolerance = 1e-9
@@ -67,6 +68,37 @@ def _rr_one(values: dict[str, float]) -> float:
     _RR.reset()  # re-evaluates initial assignments with the animal's parameters
     out = _RR.simulate(0, 70, 71)
     return float(out[-1, 1])
+
+
+def run_single(repeats: int) -> None:
+    """Child process: one trajectory at a time, both engines, median ms."""
+    import statistics
+
+    import cordsim
+    from cordsim.sbml import export_sbml
+
+    sc = cordsim.load_scenario("default")
+    rows = []
+    for label, protocol in (("untreated", sc.arms[0].protocol),
+                            ("3 sEV doses", sc.arms[ARM].protocol)):
+        sim = cordsim.Simulation(injury=sc.injury, protocol=protocol,
+                                 solver=cordsim.Solver(method="odeint", jit=True))
+        _rr_init(export_sbml(sim))
+        sim.run(70, dt=1.0)
+        _rr_one({})
+        times = {"cordsim": [], "roadrunner": []}
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sim.run(70, dt=1.0)
+            times["cordsim"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _rr_one({})
+            times["roadrunner"].append(time.perf_counter() - t0)
+        med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+        rows.append(f"single trajectory, {label}: cordsim {med['cordsim']:.1f} ms, "
+                    f"libRoadRunner {med['roadrunner']:.1f} ms "
+                    f"({med['roadrunner'] / med['cordsim']:.2f}x)")
+    print("\n".join(rows))
 
 
 def run_roadrunner(n: int) -> None:
@@ -132,13 +164,18 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         engine, n = args.child
-        if engine == "roadrunner":
+        if engine == "single":
+            run_single(int(n))
+        elif engine == "roadrunner":
             run_roadrunner(int(n))
         else:
             run_cordsim(int(n), tempfile.mkdtemp(prefix="cordsim-bench-"))
         return
     print(f"machine: {os.cpu_count()} cores; arm: fractionated sEV (default scenario); "
           "rtol 1e-6, atol 1e-9; 70 days")
+    single = subprocess.run([sys.executable, __file__, "--child", "single", "20"],
+                            capture_output=True, text=True, check=True)
+    print(single.stdout.strip())
     print(f"{'n':>7} {'engine':>10} {'wall s':>8} {'sims/s':>8} {'peak MB':>8} "
           f"{'vs RR':>6}")
     for n in args.sizes:

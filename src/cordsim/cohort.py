@@ -79,11 +79,11 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
     rng = np.random.default_rng([spec.seed, arm, animal])
     sigma = math.sqrt(math.log1p(spec.cv**2))
     z = rng.standard_normal(len(names))
-    values = {}
-    for name, zi in zip(names, z, strict=True):
-        rec = parameters.records[name]
-        lo, hi = rec.bounds
-        values[name] = float(np.clip(rec.value * math.exp(sigma * zi - sigma**2 / 2), lo, hi))
+    recs = [parameters.records[name] for name in names]
+    base = np.array([r.value for r in recs])
+    lo, hi = np.array([r.bounds for r in recs]).T
+    drawn = np.clip(base * np.exp(sigma * z - sigma**2 / 2), lo, hi)
+    values = dict(zip(names, drawn.tolist(), strict=True))
     if severity > 0:
         values["injury_severity"] = float(np.clip(severity + spec.severity_sd
                                                   * rng.standard_normal(), 0.0, 1.0))
@@ -103,6 +103,9 @@ def chunks(spec: CohortSpec, n_arms: int) -> list[tuple[int, int, int]]:
             for i in range(0, spec.n, spec.chunk)]
 
 
+_SIMULATIONS: dict[tuple[str, int], Any] = {}
+
+
 def chunk_path(out: Path, arm: int, start: int) -> Path:
     return out / "animals" / f"chunk-arm{arm:02d}-{start:09d}.parquet"
 
@@ -117,10 +120,14 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
     path = chunk_path(Path(out), arm, start)
     if path.exists():
         return str(path)
-    scenario = load_scenario(spec.scenario)
-    a = scenario.arms[arm]
-    sim = Simulation(injury=a.injury or scenario.injury, species=scenario.species,
-                     protocol=a.protocol, solver=Solver(jit=_numba_available()))
+    key = (spec.scenario, arm)
+    if key not in _SIMULATIONS:  # one per process: loading parameters is not free
+        scenario = load_scenario(spec.scenario)
+        a = scenario.arms[arm]
+        _SIMULATIONS[key] = (scenario, a, Simulation(
+            injury=a.injury or scenario.injury, species=scenario.species, protocol=a.protocol,
+            solver=Solver(method="odeint", jit=_numba_available())))
+    scenario, a, sim = _SIMULATIONS[key]
     names = varied_parameters(sim.parameters)
     severity = sim.parameters["injury_severity"]
     rows = []
@@ -163,7 +170,15 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
     todo = [c for c in chunks(spec, len(scenario.arms))
             if not chunk_path(out, c[0], c[1]).exists()]
     (out / "animals").mkdir(parents=True, exist_ok=True)
-    (out / "cohort.json").write_text(json.dumps(asdict(spec), indent=1))
+    for stale in (out / "animals").glob("*.tmp*"):  # half-written by an interrupted run
+        stale.unlink()
+    meta = out / "cohort.json"
+    if meta.exists() and json.loads(meta.read_text()) != asdict(spec):
+        from cordsim.errors import ScenarioError
+
+        raise ScenarioError(f"{out} holds a cohort with other settings ({meta.read_text()}); "
+                            f"use a new folder or the same settings to resume")
+    meta.write_text(json.dumps(asdict(spec), indent=1))
     bar = tqdm(total=len(todo), desc=f"cohort {scenario.name}", unit="chunk",
                disable=not progress)
     if scheduler:

@@ -12,7 +12,7 @@ from scipy.integrate import solve_ivp
 
 from cordsim.core.codegen import CompiledModel
 
-METHODS = ("LSODA", "BDF", "Radau")
+METHODS = ("LSODA", "BDF", "Radau", "odeint")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Solver:
     'BDF'
     """
 
-    method: str = "LSODA"
+    method: str = "LSODA"  # or BDF, Radau (solve_ivp); "odeint": LSODA with its loop in Fortran
     rtol: float = 1e-6
     atol: float = 1e-9
     jit: bool = False  # numba-compile the right-hand side and Jacobian (cohorts)
@@ -59,6 +59,9 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
               solver: Solver) -> Integration:
     """Integrate from ``t_eval[0]`` to ``t_eval[-1]``; on failure keep the points reached."""
 
+    if solver.method == "odeint":
+        return _odeint(compiled, y0, p, t_eval, solver)
+
     def fun(t: float, y: np.ndarray) -> np.ndarray:
         return compiled.rhs(t, y, p)
 
@@ -80,3 +83,28 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
                            nonfinite=tuple(int(i) for i in bad_states))
     return Integration(t=t, y=y, success=bool(sol.success), nfev=int(sol.nfev),
                        message="ok" if sol.success else str(sol.message))
+
+
+def _odeint(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
+            solver: Solver) -> Integration:
+    """LSODA through ``scipy.integrate.odeint``: no Python between steps (cohort engine)."""
+    from scipy.integrate import odeint
+
+    with np.errstate(all="ignore"):
+        y, info = odeint(compiled.rhs, y0, t_eval, args=(p,), Dfun=compiled.jac, tfirst=True,
+                         rtol=solver.rtol, atol=solver.atol, full_output=True, mxstep=100_000)
+    y = np.asarray(y, dtype=float).T
+    ok = info["message"] == "Integration successful."
+    good = np.all(np.isfinite(y), axis=0)
+    if ok and np.all(good):
+        return Integration(t=np.asarray(t_eval, dtype=float), y=y, success=True,
+                           nfev=int(info["nfe"][-1]), message="ok")
+    if not ok:  # points after the last time the solver reached are not valid
+        good &= np.r_[True, t_eval[1:] <= float(np.max(info["tcur"]))]
+    first_bad = int(np.argmin(good)) if not np.all(good) else len(t_eval)
+    bad = (np.flatnonzero(~np.isfinite(y[:, first_bad])) if first_bad < len(t_eval)
+           else np.array([], dtype=int))
+    return Integration(t=np.asarray(t_eval[:first_bad], dtype=float), y=y[:, :first_bad],
+                       success=False, nfev=int(info["nfe"][-1]) if len(info["nfe"]) else 0,
+                       message=str(info["message"]) if not ok else "non-finite state values",
+                       nonfinite=tuple(int(i) for i in bad))

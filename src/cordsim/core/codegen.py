@@ -157,4 +157,7 @@ def _jit(model: Model, source: str) -> tuple[Callable, Callable]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's disk cache re-imports it by name
     spec.loader.exec_module(module)
-    return (numba.njit(cache=True)(module.rhs), numba.njit(cache=True)(module.jac))
+    # Explicit signatures: one compiled version each and a cheaper dispatch per call.
+    rhs = numba.njit("float64[::1](float64, float64[::1], float64[::1])", cache=True)(module.rhs)
+    jac = numba.njit("float64[:, ::1](float64, float64[::1], float64[::1])", cache=True)(module.jac)
+    return rhs, jac

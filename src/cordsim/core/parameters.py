@@ -8,6 +8,8 @@ On load every value is converted into the unit the model declares for it.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import difflib
 import hashlib
 import json
@@ -165,7 +167,7 @@ class ParameterSet:
     def __len__(self) -> int:
         return len(self.records)
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """Short hash of the values (recorded in results' provenance)."""
         text = json.dumps(sorted(self.values.items()))
