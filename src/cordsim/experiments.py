@@ -22,6 +22,7 @@ import numpy as np
 
 from cordsim.results import ScenarioResult, SimulationResult
 from cordsim.scenario import Scenario, run_scenario, scenario_from_dict
+from cordsim.validation import Check
 
 # The reference regimen: the sEVs 1e6 lung-trapped MSCs secrete over their survival
 # (default.toml), given as three daily IV doses from day 7.
@@ -45,13 +46,9 @@ def benefit(res: ScenarioResult, arm: str, control: str, day: float = 70.0) -> f
     return res[arm].at("bbb_score", day) - res[control].at("bbb_score", day)
 
 
-@dataclass(frozen=True)
-class Check:
-    """Outcome of an experiment's check: what the review expects and what cordsim shows."""
-
-    expected: str
-    simulated: str
-    passed: bool
+def _check(expected: str, simulated: str, passed: bool) -> Check:
+    """An experiment's outcome: what the review expects and what cordsim shows."""
+    return Check(simulated=simulated, passed=bool(passed), expected=expected)
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def _check_sev_vs_pbs(r: ScenarioResult) -> Check:
     il6 = [window_mean(r[a], "serum_il6", 1, 7) for a in ("PBS", "sEV")]
     m2 = [r[a].at("m2_fraction_macrophages", 7) for a in ("PBS", "sEV")]
     ok = tnf[1] < tnf[0] and il6[1] < il6[0] and m2[1] > m2[0]
-    return Check("sEV: serum TNF-a and IL-6 (days 1-7) lower, lesion M2 share (day 7) higher",
+    return _check("sEV: serum TNF-a and IL-6 (days 1-7) lower, lesion M2 share (day 7) higher",
                  f"TNF {tnf[0]:.3g}->{tnf[1]:.3g}, IL-6 {il6[0]:.3g}->{il6[1]:.3g} pg/mL; "
                  f"M2 {m2[0]:.2f}->{m2[1]:.2f}", ok)
 
@@ -93,7 +90,7 @@ def _check_fractionated(r: ScenarioResult) -> Check:
     ok = (b_frac > 0.25 and b_msc > 0.25 and abs(b_frac - b_msc) <= 0.3 * b_msc
           and perm["fractionated sEV"] < perm["vehicle"] and perm["IV MSC"] < perm["vehicle"]
           and b_frac >= b_bolus)
-    return Check("fractionated sEV ~ IV MSC (BBB gain > 0.25, within 30%), both lower BSCB "
+    return _check("fractionated sEV ~ IV MSC (BBB gain > 0.25, within 30%), both lower BSCB "
                  "leak (days 14-42); fractionated >= single bolus",
                  f"BBB gain: MSC {b_msc:+.2f}, fractionated {b_frac:+.2f}, bolus "
                  f"{b_bolus:+.2f}; permeability vehicle {perm['vehicle']:.2f}, MSC "
@@ -103,7 +100,7 @@ def _check_fractionated(r: ScenarioResult) -> Check:
 def _check_rnase(r: ScenarioResult) -> Check:
     b_naive, b_rnase = benefit(r, "sEV", "vehicle"), benefit(r, "RNase-treated sEV", "vehicle")
     ok = b_naive > 0.25 and b_rnase < 0.5 * b_naive
-    return Check("RNase-treated sEVs keep < 50% of the BBB gain",
+    return _check("RNase-treated sEVs keep < 50% of the BBB gain",
                  f"BBB gain: sEV {b_naive:+.2f}, RNase-treated {b_rnase:+.2f}", ok)
 
 
@@ -114,7 +111,7 @@ def _check_marco(r: ScenarioResult) -> Check:
     cleared_polyg = 1 - debris["sEV + poly-G"] / debris["poly-G"]
     b_sev, b_polyg = benefit(r, "sEV", "vehicle"), benefit(r, "sEV + poly-G", "poly-G")
     ok = cleared_sev > 0 and cleared_polyg < cleared_sev and b_polyg < b_sev
-    return Check("poly-G blunts the sEV-driven clearance of myelin debris and the BBB gain",
+    return _check("poly-G blunts the sEV-driven clearance of myelin debris and the BBB gain",
                  f"share of debris cleared by sEV (days 8-28) {100 * cleared_sev:.0f}% -> "
                  f"{100 * cleared_polyg:.0f}% with poly-G; BBB gain {b_sev:+.2f} -> "
                  f"{b_polyg:+.2f}", ok)
@@ -128,7 +125,7 @@ def _check_tlr4(r: ScenarioResult) -> Check:
     tnf, il6, il1b, il10 = ([m(a, n) for a in arms] for n in ("tnf", "il6", "il1b", "il10"))
     shift = tnf[1] < tnf[0] and il6[1] < il6[0] and il1b[1] < il1b[0] and il10[1] > il10[0]
     reversed_ = (tnf[2] - tnf[1]) > 0.5 * (tnf[0] - tnf[1]) and il6[2] > il6[1]
-    return Check("miR-23b sEV: TNF-a, IL-6, IL-1b down, IL-10 up; TLR4 overexpression "
+    return _check("miR-23b sEV: TNF-a, IL-6, IL-1b down, IL-10 up; TLR4 overexpression "
                  "reverses > 50% of the TNF-a fall",
                  f"TNF {tnf[0]:.3g}/{tnf[1]:.3g}/{tnf[2]:.3g}, IL-6 {il6[0]:.3g}/{il6[1]:.3g}/"
                  f"{il6[2]:.3g}, IL-1b {il1b[0]:.3g}/{il1b[1]:.3g}, IL-10 {il10[0]:.3g}/"
@@ -138,7 +135,7 @@ def _check_tlr4(r: ScenarioResult) -> Check:
 def _check_p2ry12(r: ScenarioResult) -> Check:
     perm = [window_mean(r[a], "bscb_permeability", 1, 14) for a in ("control", "P2RY12 blocked")]
     seal = [window_mean(r[a], "microglial_seal", 1, 14) for a in ("control", "P2RY12 blocked")]
-    return Check("P2RY12 blockade weakens microglial sealing: more leak (days 1-14)",
+    return _check("P2RY12 blockade weakens microglial sealing: more leak (days 1-14)",
                  f"sealed fraction {seal[0]:.2f} -> {seal[1]:.2f}; permeability "
                  f"{perm[0]:.2f} -> {perm[1]:.2f}", seal[1] < seal[0] and perm[1] > perm[0])
 
@@ -147,7 +144,7 @@ def _check_intact(r: ScenarioResult) -> Check:
     intact = r["intact cord + sEV"].peak("sev_lesion")[1]
     injured = r["injured cord + sEV"].peak("sev_lesion")[1]
     ok = intact <= 1e-6 * max(injured, 1.0) and injured > 1e3
-    return Check("no sEVs accumulate in intact cord; they do in the lesion",
+    return _check("no sEVs accumulate in intact cord; they do in the lesion",
                  f"peak lesion sEVs: intact {intact:.3g}, injured {injured:.3g} particles", ok)
 
 
@@ -155,7 +152,7 @@ def _check_depletion(r: ScenarioResult) -> Check:
     b_intact = benefit(r, "sEV", "vehicle")
     b_depleted = benefit(r, "depleted + sEV", "depleted")
     ok = b_intact > 0.25 and b_depleted < 0.5 * b_intact
-    return Check("macrophage depletion removes > 50% of the sEV BBB gain",
+    return _check("macrophage depletion removes > 50% of the sEV BBB gain",
                  f"BBB gain {b_intact:+.2f} -> {b_depleted:+.2f} after depletion", ok)
 
 
@@ -167,7 +164,7 @@ def _check_dose_response(r: ScenarioResult) -> Check:
     gains = np.diff(bbb)
     monotone = bool(np.all(gains >= -1e-6))
     saturating = gains[-1] < max(gains[:-1])
-    return Check("BBB at day 70 rises monotonically with dose and saturates",
+    return _check("BBB at day 70 rises monotonically with dose and saturates",
                  "BBB " + ", ".join(f"{b:.2f}" for b in bbb) + " (vehicle, then rising dose)",
                  monotone and saturating and bbb[-1] > bbb[0])
 
@@ -289,7 +286,7 @@ def check_uptake_assay(df: Any) -> Check:
     none = max(df[df.phenotype != m2]["uptake_fraction"])
     ok = (none == 0.0 and best == df["uptake_fraction"].max() and get(m2, 6.0, False)
           > get(m2, 7.4, False) and get(m2, 7.4, True) > get(m2, 7.4, False))
-    return Check("M2 + pH 6 + debris strongest; M0 and M1 take up none; acid and debris "
+    return _check("M2 + pH 6 + debris strongest; M0 and M1 take up none; acid and debris "
                  "each raise M2 uptake",
                  f"M2 pH6+debris {best:.2f}, M2 pH7.4 {get(m2, 7.4, False):.2f}, M2 pH6 "
                  f"{get(m2, 6.0, False):.2f}, M2 pH7.4+debris {get(m2, 7.4, True):.2f}, "

@@ -191,8 +191,7 @@ def _add_dose_events(m: Any, sim: Simulation) -> None:
         trig = ev.createTrigger()
         trig.setInitialValue(False)
         trig.setPersistent(True)
-        trig.setMath(_math(sympy.Symbol("time") >= day) if False else
-                     _libsbml().parseL3Formula(f"time >= {day!r}"))
+        trig.setMath(_libsbml().parseL3Formula(f"time >= {day!r}"))
         for var, formula in changes:
             ea = ev.createEventAssignment()
             ea.setVariable(var)
