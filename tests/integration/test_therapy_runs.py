@@ -123,6 +123,10 @@ def test_cargo_presets_act_through_their_targets():
     assert np.max(rnase["mirna_copies_per_macrophage"]) == 0.0
     assert rnase.trough("tlr4_expression")[1] == pytest.approx(1.0)
     assert rnase.peak("protein_cargo_effect")[1] > 0
+    mir23b = preset_run("sev_mir23b")
+    assert mir23b.trough("tlr4_expression")[1] < low["naive"]["tlr4"]
+    assert mir23b.trough("irf5_expression")[1] == pytest.approx(
+        naive.trough("irf5_expression")[1], rel=0.2)  # only its own target moves much
 
 
 def test_cargo_is_realistic_below_one_copy_per_vesicle(params):
