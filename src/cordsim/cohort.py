@@ -134,7 +134,7 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
     for i in range(start, stop):
         values = draw_animal(spec, arm, i, sim.parameters, names, severity)
         rater = values.pop("_rater")
-        row: dict[str, Any] = {"arm": a.name, "animal": i,
+        row: dict[str, Any] = {"arm": a.name, "arm_index": arm, "animal": i,
                                "injury_severity": values.get("injury_severity", severity)}
         try:
             res = sim.run(days=scenario.days, dt=1.0, overrides=values)
@@ -218,7 +218,7 @@ def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
 
 
 def read_animals(out: str | Path) -> Any:
-    """All animals of a cohort folder as one DataFrame (sorted by arm order and animal)."""
+    """All animals of a cohort folder as one DataFrame, in the scenario's arm order."""
     import pandas as pd
 
     files = sorted((Path(out) / "animals").glob("chunk-*.parquet"))
@@ -227,13 +227,14 @@ def read_animals(out: str | Path) -> Any:
 
         raise ScenarioError(f"no cohort results in {out}")
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return df.sort_values(["arm", "animal"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["arm_index", "animal"], kind="stable").reset_index(drop=True)
 
 
 def percentiles(df: Any, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> Any:
     """Cohort percentiles of every endpoint, per arm (animals that ran)."""
     ok = df[df["status"] == "ok"]
-    cols = [c for c in ok.columns if c not in ("arm", "animal", "status", "error", "parameters")]
+    cols = [c for c in ok.columns
+            if c not in ("arm", "arm_index", "animal", "status", "error", "parameters")]
     table = ok.groupby("arm", sort=False)[cols].quantile(list(qs))
     table.index.names = ["arm", "quantile"]
     return table
