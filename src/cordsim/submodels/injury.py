@@ -8,8 +8,7 @@ damage-associated molecular patterns (DAMPs) that keep being released by seconda
 
 from __future__ import annotations
 
-from cordsim.core import Output, Param, State, Submodel
-from cordsim.core.mathfn import hill
+from cordsim.core import Param, State, Submodel
 
 
 class PrimaryInjury(Submodel):
