@@ -100,19 +100,10 @@ def _sbo(name: str) -> int:
 
 def _laws(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Outputs and rates with other outputs kept as symbols (readable assignment rules)."""
-    t = sympy.Symbol("time")
     ys = {n: sympy.Symbol(n) for n in model.state_names}
     ps = {n: sympy.Symbol(n) for n in model.param_names}
     os_ = {n: sympy.Symbol(n) for n in model.output_names}
-    outs: dict[str, Any] = {}
-    for sm in model._order:  # noqa: SLF001 - the model's own evaluation order
-        outs.update(sm.outputs(t, model._view(sm, ys, ps, os_),  # noqa: SLF001
-                               model._params_view(sm, ps)))  # noqa: SLF001
-    rates: dict[str, Any] = {}
-    for sm in model.submodels:
-        rates.update(sm.rates(t, model._view(sm, ys, ps, os_),  # noqa: SLF001
-                              model._params_view(sm, ps)))  # noqa: SLF001
-    return outs, rates
+    return model.evaluate(sympy.Symbol("time"), ys, ps, read_outputs=os_)
 
 
 def export_sbml(sim: Simulation) -> str:

@@ -114,18 +114,23 @@ class Model:
         return f" (did you mean {close[0]!r}?)" if close else ""
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, t: Any, y: dict[str, Any], p: dict[str, Any]) -> tuple[dict, dict]:
+    def evaluate(self, t: Any, y: dict[str, Any], p: dict[str, Any], *,
+                 read_outputs: dict[str, Any] | None = None) -> tuple[dict, dict]:
         """Evaluate outputs and rates for any arithmetic type (float, pint, sympy).
 
-        Returns ``(outputs, rates)``, both dicts keyed by name.
+        Returns ``(outputs, rates)``, both dicts keyed by name. With ``read_outputs``
+        (e.g. one sympy symbol per output), every submodel reads those values for the
+        outputs of others instead of the computed ones: each law then refers to outputs by
+        name (how the SBML export writes assignment rules).
         """
         outs: dict[str, Any] = {}
         for sm in self._order:
-            res = sm.outputs(t, self._view(sm, y, p, outs), self._params_view(sm, p))
-            outs.update(res)
+            seen = outs if read_outputs is None else read_outputs
+            outs.update(sm.outputs(t, self._view(sm, y, p, seen), self._params_view(sm, p)))
+        seen = outs if read_outputs is None else read_outputs
         rates: dict[str, Any] = {}
         for sm in self.submodels:
-            rates.update(sm.rates(t, self._view(sm, y, p, outs), self._params_view(sm, p)))
+            rates.update(sm.rates(t, self._view(sm, y, p, seen), self._params_view(sm, p)))
         return outs, rates
 
     def initial_values(self, p: dict[str, Any]) -> dict[str, Any]:
