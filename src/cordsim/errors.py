@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
+
+
+def did_you_mean(name: str, allowed: Iterable[str], cutoff: float = 0.5) -> str:
+    """`` (did you mean 'x'?)`` for the closest allowed name, or an empty string.
+
+    >>> did_you_mean("moderat", ["mild", "moderate"])
+    " (did you mean 'moderate'?)"
+    """
+    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class CordsimError(Exception):

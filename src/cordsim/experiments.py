@@ -301,7 +301,7 @@ def experiment_names() -> list[str]:
 def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any = None,
                    progress: bool = False) -> tuple[Any, Check]:
     """Run one experiment; with ``out``, write its figure and tables there."""
-    from cordsim.errors import ScenarioError
+    from cordsim.errors import ScenarioError, did_you_mean
 
     if name == "uptake-assay":
         df = uptake_assay(parameters)
@@ -310,12 +310,9 @@ def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any 
             _write_uptake(df, Path(out))
         return df, check
     if name not in EXPERIMENTS:
-        import difflib
-
-        close = difflib.get_close_matches(name, experiment_names(), n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ScenarioError(f"unknown experiment {name!r}; allowed: "
-                            f"{', '.join(experiment_names())}{hint}")
+                            f"{', '.join(experiment_names())}"
+                            f"{did_you_mean(name, experiment_names())}")
     exp = EXPERIMENTS[name]
     res = exp.run(parameters=parameters, progress=progress)
     check = exp.check(res)

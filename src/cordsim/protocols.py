@@ -12,21 +12,15 @@ cordsim.errors.ScenarioError: unknown severity 'moderat'; allowed: none, mild, m
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cordsim.errors import ScenarioError
+from cordsim.errors import ScenarioError, did_you_mean
 
 PRESET_FILE = Path(__file__).resolve().parent / "parameter_sets" / "injury_presets.toml"
 SPECIES = ("rat",)
-
-
-def _hint(name: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @cache
@@ -39,7 +33,7 @@ def check_species(species: str) -> str:
     """Return ``species`` if cordsim has parameters for it, else raise a ScenarioError."""
     if species not in SPECIES:
         raise ScenarioError(f"unknown species {species!r}; allowed: {', '.join(SPECIES)}"
-                            f"{_hint(str(species), SPECIES)}")
+                            f"{did_you_mean(species, SPECIES)}")
     return species
 
 
@@ -59,7 +53,7 @@ class Injury:
         allowed = tuple(injury_presets())
         if self.severity not in allowed:
             raise ScenarioError(f"unknown severity {self.severity!r}; allowed: "
-                                f"{', '.join(allowed)}{_hint(str(self.severity), allowed)}")
+                                f"{', '.join(allowed)}{did_you_mean(self.severity, allowed)}")
 
     @property
     def description(self) -> str:

@@ -96,10 +96,9 @@ class SimulationResult:
         try:
             return self.data[name]
         except KeyError:
-            import difflib
+            from cordsim.errors import did_you_mean
 
-            close = difflib.get_close_matches(name, list(self.data), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, self.data, cutoff=0.6)
             raise KeyError(f"no variable {name!r} in the result{hint}") from None
 
     def at(self, name: str, day: float) -> float:

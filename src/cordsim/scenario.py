@@ -29,13 +29,12 @@ times, duration (see :class:`cordsim.therapy.Dose`). Built-in scenarios live in
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cordsim.errors import ScenarioError
+from cordsim.errors import ScenarioError, did_you_mean
 from cordsim.protocols import Injury, check_species
 from cordsim.therapy import Dose, Protocol
 
@@ -86,10 +85,7 @@ def builtin_scenarios() -> dict[str, Path]:
 def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
     extra = sorted(keys - allowed)
     if extra:
-        hints = []
-        for k in extra:
-            close = difflib.get_close_matches(k, sorted(allowed), n=1, cutoff=0.5)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{k!r}{did_you_mean(k, sorted(allowed))}" for k in extra]
         raise ScenarioError(f"{where}: unknown key(s) {', '.join(hints)}; allowed: "
                             f"{', '.join(sorted(allowed))}")
 
@@ -160,10 +156,9 @@ def load_scenario(ref: str | Path) -> Scenario:
         if str(ref) in builtins:
             path = builtins[str(ref)]
         else:
-            close = difflib.get_close_matches(str(ref), list(builtins), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ScenarioError(f"no scenario file {str(ref)!r} and no built-in scenario of that "
-                                f"name; built-ins: {', '.join(builtins)}{hint}")
+                                f"name; built-ins: {', '.join(builtins)}"
+                                f"{did_you_mean(str(ref), builtins)}")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:

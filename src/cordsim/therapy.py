@@ -20,7 +20,6 @@ cordsim.errors.ScenarioError: dose amount must be positive, got '-1 particle'
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cordsim.core.units import ureg
-from cordsim.errors import ScenarioError
+from cordsim.errors import ScenarioError, did_you_mean
 
 _DIR = Path(__file__).resolve().parent / "parameter_sets"
 ROUTES = ("iv", "intrathecal", "intralesional", "intranasal", "hydrogel")
@@ -47,11 +46,6 @@ ENTRY = {
 }
 # States that count every sEV given (mass balance) and every MSC given.
 INPUT_TOTAL = {"sev": "sev_input_total", "cells": None}
-
-
-def _hint(name: str, allowed: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @cache
@@ -77,7 +71,7 @@ def product(name: str) -> dict[str, Any]:
     table = products()
     if name not in table:
         raise ScenarioError(f"unknown product {name!r}; allowed: {', '.join(table)}"
-                            f"{_hint(str(name), list(table))}")
+                            f"{did_you_mean(name, list(table))}")
     return table[name]
 
 
@@ -162,13 +156,13 @@ class Dose:
         prod = product(self.product)
         if self.route not in ROUTES:
             raise ScenarioError(f"unknown route {self.route!r}; allowed: {', '.join(ROUTES)}"
-                                f"{_hint(str(self.route), ROUTES)}")
+                                f"{did_you_mean(self.route, ROUTES)}")
         if self.route not in prod["routes"]:
             raise ScenarioError(f"route {self.route!r} is not modelled for product "
                                 f"{self.product!r}; allowed: {', '.join(prod['routes'])}")
         if self.schedule not in SCHEDULES:
             raise ScenarioError(f"unknown schedule {self.schedule!r}; allowed: "
-                                f"{', '.join(SCHEDULES)}{_hint(str(self.schedule), SCHEDULES)}")
+                                f"{', '.join(SCHEDULES)}{did_you_mean(self.schedule, SCHEDULES)}")
         if not (isinstance(self.start, int | float) and math.isfinite(self.start)):
             raise ScenarioError(f"dose start must be a number of days, got {self.start!r}")
         if self.start < 0:

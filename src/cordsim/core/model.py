@@ -6,7 +6,6 @@ right-hand side, the Jacobian and (later) SBML are generated.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import sympy
 
 from cordsim.core.submodel import Output, Param, State, Submodel, Values
 from cordsim.core.units import TIME_UNIT, parse_unit, ureg
-from cordsim.errors import ModelError
+from cordsim.errors import ModelError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,7 @@ class Model:
         """A 'did you mean' hint for an unknown name."""
         pool = list(candidates) if candidates is not None else [
             *self.states, *self.params, *self.outputs]
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.5)
-        return f" (did you mean {close[0]!r}?)" if close else ""
+        return did_you_mean(name, pool)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, t: Any, y: dict[str, Any], p: dict[str, Any], *,

@@ -8,8 +8,6 @@ On load every value is converted into the unit the model declares for it.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import difflib
 import hashlib
 import json
@@ -18,6 +16,7 @@ import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 

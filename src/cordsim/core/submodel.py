@@ -10,7 +10,6 @@ on floats, pint quantities and sympy symbols alike.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
