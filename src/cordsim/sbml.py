@@ -138,13 +138,17 @@ def export_sbml(sim: Simulation) -> str:
         par.setNotes(_notes(info))
 
     sym = model.symbolic
-    for name, init in zip(model.state_names, sym.initial, strict=True):
-        decl = model.states[name]
+    def variable(name: str, decl: Any) -> Any:
+        """A state or output: a non-constant parameter with its unit and description."""
         par = m.createParameter()
         par.setId(name)
         par.setConstant(False)
         par.setUnits(_add_unit(m, decl.unit, units))
         par.setNotes(_notes(decl.description))
+        return par
+
+    for name, init in zip(model.state_names, sym.initial, strict=True):
+        par = variable(name, model.states[name])
         init = sympy.sympify(init)
         if init.free_symbols:
             ia = m.createInitialAssignment()
@@ -154,12 +158,7 @@ def export_sbml(sim: Simulation) -> str:
             par.setValue(float(init))
     outs, rates = _laws(model)
     for name in model.output_names:
-        decl = model.outputs[name]
-        par = m.createParameter()
-        par.setId(name)
-        par.setConstant(False)
-        par.setUnits(_add_unit(m, decl.unit, units))
-        par.setNotes(_notes(decl.description))
+        variable(name, model.outputs[name])
         rule = m.createAssignmentRule()
         rule.setVariable(name)
         rule.setMath(_math(outs[name]))
