@@ -172,8 +172,6 @@ def export_sbml(sim: Simulation) -> str:
 
 
 def _add_dose_events(m: Any, sim: Simulation) -> None:
-    from cordsim.therapy import INPUT_TOTAL
-
     def event(eid: str, day: float, changes: list[tuple[str, str]]) -> None:
         ev = m.createEvent()
         ev.setId(eid)
@@ -189,12 +187,8 @@ def _add_dose_events(m: Any, sim: Simulation) -> None:
 
     n = 0
     for dose in sim.protocol.doses:
-        total = INPUT_TOTAL[dose.kind]
         for day, amount in dose.events(sim.species):
-            changes = [(dose.entry_state, f"{dose.entry_state} + {amount!r}")]
-            if total:
-                changes.append((total, f"{total} + {amount!r}"))
-            event(f"dose_{n}", day, changes)
+            event(f"dose_{n}", day, [(s, f"{s} + {amount!r}") for s in dose.bolus_states])
             n += 1
         inf = dose.infusion(sim.species)
         if inf:

@@ -13,7 +13,7 @@ from cordsim.models import CordModel
 from cordsim.protocols import Injury, check_species
 from cordsim.results import SimulationResult
 from cordsim.solvers import Solver, integrate
-from cordsim.therapy import INPUT_TOTAL, Protocol
+from cordsim.therapy import Protocol
 
 
 def default_parameters(species: str = "rat") -> ParameterSet:
@@ -95,12 +95,10 @@ class Simulation:
         ts, ys, ps = [], [], []
         status = "ok"
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            for t, state, amount in boluses:  # state jumps at the segment start
+            for t, states, amount in boluses:  # state jumps at the segment start
                 if t == a:
-                    y[state_index[state]] += amount
-                    total = INPUT_TOTAL.get("sev" if state.startswith("sev") else "cells")
-                    if total:
-                        y[state_index[total]] += amount
+                    for state in states:
+                        y[state_index[state]] += amount
             p = p0.copy()
             for t0, t1, param, rate in infusions:
                 if t0 <= a < t1:
@@ -131,13 +129,13 @@ class Simulation:
             raise SimulationError(status + " (partial result in .partial)", partial=result)
         return result
 
-    def _schedule(self) -> tuple[list[tuple[float, str, float]],
+    def _schedule(self) -> tuple[list[tuple[float, tuple[str, ...], float]],
                                  list[tuple[float, float, str, float]]]:
-        """Boluses as (day, state, amount) and infusions as (start, end, parameter, rate)."""
+        """Boluses as (day, states, amount) and infusions as (start, end, parameter, rate)."""
         boluses, infusions = [], []
         for dose in self.protocol.doses:
             for t, amount in dose.events(self.species):
-                boluses.append((t, dose.entry_state, amount))
+                boluses.append((t, dose.bolus_states, amount))
             inf = dose.infusion(self.species)
             if inf:
                 assert dose.entry_param is not None

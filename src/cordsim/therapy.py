@@ -44,7 +44,7 @@ ENTRY = {
     ("sev", "hydrogel"): ("sev_depot", None),
     ("cells", "iv"): ("msc_lung", "input_msc_lung"),
 }
-# States that count every sEV given (mass balance) and every MSC given.
+# The state that counts every vesicle given (mass balance); MSCs have none.
 INPUT_TOTAL = {"sev": "sev_input_total", "cells": None}
 
 
@@ -193,6 +193,12 @@ class Dose:
     def entry_state(self) -> str:
         """The state a bolus of this dose goes into."""
         return ENTRY[(self.kind, self.route)][0]
+
+    @property
+    def bolus_states(self) -> tuple[str, ...]:
+        """The states a bolus adds its amount to: the entry state and the input counter."""
+        total = INPUT_TOTAL[self.kind]
+        return (self.entry_state, total) if total else (self.entry_state,)
 
     @property
     def entry_param(self) -> str | None:
