@@ -124,9 +124,7 @@ def run_cordsim(n: int, out: str) -> None:
     """Child process: run the cohort engine on the same animals; print JSON."""
     import shutil
 
-    from cordsim.cohort import CohortSpec, read_animals
-
-    from cordsim.cohort import run_chunk
+    from cordsim.cohort import CohortSpec, read_animals, run_chunk, run_cohort
 
     Path(out).mkdir(parents=True, exist_ok=True)
     spec = CohortSpec("default", n=n, seed=1)  # same seed and arm: the same animals
@@ -134,7 +132,7 @@ def run_cordsim(n: int, out: str) -> None:
     run_chunk(CohortSpec("default", n=1, seed=99), ARM, 0, 1, str(warm))
     shutil.rmtree(warm)
     t0 = time.perf_counter()
-    _run_arm(spec, Path(out) / "cohort")
+    run_cohort(spec, Path(out) / "cohort", arms=[ARM])
     wall = time.perf_counter() - t0
     df = read_animals(Path(out) / "cohort")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -142,18 +140,6 @@ def run_cordsim(n: int, out: str) -> None:
     print(json.dumps({"wall": wall, "bbb": df["bbb_score_day70"].head(100).tolist(),
                       "failed": int((df["status"] != "ok").sum()),
                       "rss_mb": max(rss, rss_kids) / 1024}))
-
-
-def _run_arm(spec, out: Path) -> None:  # type: ignore[no-untyped-def]
-    """Run only the benchmark arm's chunks (run_cohort runs every arm)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from cordsim.cohort import run_chunk
-
-    todo = [(ARM, i, min(i + spec.chunk, spec.n)) for i in range(0, spec.n, spec.chunk)]
-    with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(run_chunk, [spec] * len(todo), *zip(*todo, strict=True),
-                      [str(out)] * len(todo)))
 
 
 def main() -> None:

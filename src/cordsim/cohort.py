@@ -91,15 +91,9 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
     return values
 
 
-def _numba_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("numba") is not None
-
-
-def chunks(spec: CohortSpec, n_arms: int) -> list[tuple[int, int, int]]:
-    """(arm, first animal, last animal + 1) of every chunk."""
-    return [(a, i, min(i + spec.chunk, spec.n)) for a in range(n_arms)
+def chunks(spec: CohortSpec, arms: Iterable[int]) -> list[tuple[int, int, int]]:
+    """(arm, first animal, last animal + 1) of every chunk of the given arms."""
+    return [(a, i, min(i + spec.chunk, spec.n)) for a in arms
             for i in range(0, spec.n, spec.chunk)]
 
 
@@ -124,11 +118,10 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
     if key not in _SIMULATIONS:  # one per process: loading parameters is not free
         scenario = load_scenario(spec.scenario)
         a = scenario.arms[arm]
-        _SIMULATIONS[key] = (scenario, a, Simulation(
-            injury=a.injury or scenario.injury, species=scenario.species, protocol=a.protocol,
-            solver=Solver(method="odeint", jit=_numba_available())))
-    scenario, a, sim = _SIMULATIONS[key]
-    names = varied_parameters(sim.parameters)
+        sim = Simulation(injury=a.injury or scenario.injury, species=scenario.species,
+                         protocol=a.protocol, solver=Solver(method="odeint", jit=True))
+        _SIMULATIONS[key] = (scenario, a, sim, varied_parameters(sim.parameters))
+    scenario, a, sim, names = _SIMULATIONS[key]
     severity = sim.parameters["injury_severity"]
     rows = []
     for i in range(start, stop):
@@ -157,17 +150,20 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
 
 
 def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
-               scheduler: str | None = None, progress: bool = False) -> Path:
+               scheduler: str | None = None, progress: bool = False,
+               arms: Iterable[int] | None = None) -> Path:
     """Run (or resume) a cohort into ``out``; returns the folder of Parquet chunks.
 
     ``scheduler``: ``None`` runs local processes (``workers``, default all cores);
     ``"local"`` starts a Dask LocalCluster; any other value is a Dask scheduler address.
+    ``arms``: indices of the arms to run (default: all).
     """
     from tqdm.auto import tqdm
 
     out = Path(out)
     scenario = load_scenario(spec.scenario)
-    todo = [c for c in chunks(spec, len(scenario.arms))
+    arms = range(len(scenario.arms)) if arms is None else arms
+    todo = [c for c in chunks(spec, arms)
             if not chunk_path(out, c[0], c[1]).exists()]
     (out / "animals").mkdir(parents=True, exist_ok=True)
     for stale in (out / "animals").glob("*.tmp*"):  # half-written by an interrupted run
