@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from cordsim.results import ScenarioResult, SimulationResult
-from cordsim.scenario import Scenario, run_scenario, scenario_from_dict
+from cordsim.scenario import Scenario, builtin_scenarios, run_scenario, scenario_from_dict
 from cordsim.validation import Check
 
-# The reference regimen: the sEVs 1e6 lung-trapped MSCs secrete over their survival
-# (default.toml), given as three daily IV doses from day 7.
-FRACTIONATED = {"product": "sev_naive", "amount": "2.4e10 particle", "route": "iv",
-                "schedule": "daily", "count": 3, "start": 7}
+# The reference regimen comes from scenarios/default.toml (one source of truth): the sEVs
+# 1e6 lung-trapped MSCs secrete over their survival, as three daily IV doses from day 7.
+DEFAULT_ARMS = tomllib.loads(builtin_scenarios()["default"].read_text())["arms"]
+FRACTIONATED = next(a for a in DEFAULT_ARMS if a["name"] == "fractionated sEV")["doses"][0]
 
 
 def _sev(product: str = "sev_naive", **changes: Any) -> list[dict[str, Any]]:
@@ -178,13 +179,8 @@ EXPERIMENT_LIST = [
     Experiment(
         "fractionated-vs-msc",
         "Fractionated sEVs over 3 days reproduce the locomotor and BSCB benefit of IV MSCs",
-        "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70, "arms": [
-            {"name": "vehicle"},
-            {"name": "IV MSC", "doses": [{"product": "msc", "amount": "1e6 cell",
-                                          "route": "iv", "start": 7}]},
-            {"name": "fractionated sEV", "doses": _sev()},
-            {"name": "single sEV bolus", "doses": _sev(schedule="bolus",
-                                                       amount="7.2e10 particle")}]},
+        "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70,
+                                         "arms": DEFAULT_ARMS},
         _check_fractionated),
     Experiment(
         "rnase", "RNase-treated sEVs lose the protective effect", "R[47]",
