@@ -131,7 +131,8 @@ def scenario_from_dict(data: dict[str, Any], *, name: str = "scenario") -> Scena
         _unknown(set(raw), ARM_KEYS, where)
         arm_name = str(raw.get("name", f"arm {i + 1}"))
         where = f"{name}: arm {arm_name!r}"
-        doses = tuple(_dose(d, f"{where}, dose {j + 1}") for j, d in enumerate(raw.get("doses", [])))
+        doses = tuple(_dose(d, f"{where}, dose {j + 1}")
+                      for j, d in enumerate(raw.get("doses", [])))
         params = {**common, **raw.get("parameters", {})}
         try:
             protocol = Protocol(doses=doses, name=arm_name, parameters=params)

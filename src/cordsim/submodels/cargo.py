@@ -4,8 +4,8 @@ Review Sections 3.2 and 3.4.1-3.4.2, Table 1, Figs. 3-4 [6,11,15,34,45,50,58-61,
 Only primed M2-like macrophages and microglia take sEVs up (CD206, CD36, CD163; TIM4/MerTK;
 lipid-raft endocytosis); acidic pH (~6) and debris exposure prime them; M0 and M1 cells do
 not [6,11,50]. Part of the uptake goes through class-A scavenger receptors such as MARCO,
-which poly-G blocks (Watson 2016: SR-A clears EVs). Uptake per cell saturates. Internalized vesicles release their miRNAs: each
-miRNA of Table 1 represses its target (TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion
+which poly-G blocks (Watson 2016: SR-A clears EVs). Uptake per cell saturates.
+Internalized vesicles release their miRNAs: each miRNA of Table 1 represses its target (TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion
 to the copies delivered per myeloid cell. A given miRNA is present at far below one copy per
 vesicle (Chevillet 2014), so the copies delivered per cell, reported as
 ``mirna_copies_per_macrophage``, are low; how many copies a cell needs to repress a target
@@ -179,5 +179,6 @@ class MiRNACargo(Submodel):
     def rates(self, t, v, p):
         rates = {m: v.sev_uptake * getattr(p, f"cargo_{m}") - p.d_mirna * getattr(v, m)
                  for m in MIRNA_TARGETS}
-        rates["protein_cargo"] = v.sev_uptake * p.cargo_protein - p.d_protein_cargo * v.protein_cargo
+        rates["protein_cargo"] = (v.sev_uptake * p.cargo_protein
+                                  - p.d_protein_cargo * v.protein_cargo)
         return rates

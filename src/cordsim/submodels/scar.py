@@ -49,7 +49,8 @@ class Scar(Submodel):
 
     def rates(self, t, v, p):
         activation = hill(v.il1b, p.ec50_il1b_astrocyte, 1) + hill(v.tgfb, p.ec50_tgfb_astrocyte, 1)
-        fib_drive = (p.fibrogenic_drive * (1 + p.w_mir21_fibrosis * v.mir21_fibrosis) * hill(v.tgfb, p.ec50_tgfb_fibroblast, 1)
+        fib_drive = (p.fibrogenic_drive * (1 + p.w_mir21_fibrosis * v.mir21_fibrosis)
+                     * hill(v.tgfb, p.ec50_tgfb_fibroblast, 1)
                      * hill(v.macrophages, p.ec50_macrophages_fibroblast, 1))
         return {
             "astrocytes_reactive": p.k_astrocyte_activation * activation
