@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 
@@ -17,8 +18,13 @@ from cordsim.therapy import Protocol
 
 
 def default_parameters(species: str = "rat") -> ParameterSet:
-    """The bundled default parameter set for a species."""
-    return ParameterSet.load(check_species(species), CordModel())
+    """The bundled default parameter set for a species (immutable, so loaded once)."""
+    return _load_default(check_species(species))
+
+
+@cache
+def _load_default(species: str) -> ParameterSet:
+    return ParameterSet.load(species, CordModel())
 
 
 class Simulation:
