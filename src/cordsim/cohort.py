@@ -23,6 +23,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,7 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
     rng = np.random.default_rng([spec.seed, arm, animal])
     sigma = math.sqrt(math.log1p(spec.cv**2))
     z = rng.standard_normal(len(names))
-    recs = [parameters.records[name] for name in names]
-    base = np.array([r.value for r in recs])
-    lo, hi = np.array([r.bounds for r in recs]).T
+    base, lo, hi = _values_and_bounds(parameters, tuple(names))
     drawn = np.clip(base * np.exp(sigma * z - sigma**2 / 2), lo, hi)
     values = dict(zip(names, drawn.tolist(), strict=True))
     if severity > 0:
@@ -89,6 +88,13 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
                                                   * rng.standard_normal(), 0.0, 1.0))
     values["_rater"] = float(spec.rater_sd * rng.standard_normal())
     return values
+
+
+@cache
+def _values_and_bounds(parameters: Any, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    recs = [parameters.records[name] for name in names]
+    lo, hi = np.array([r.bounds for r in recs]).T
+    return np.array([r.value for r in recs]), lo, hi
 
 
 def chunks(spec: CohortSpec, arms: Iterable[int]) -> list[tuple[int, int, int]]:
@@ -119,7 +125,7 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> st
         scenario = load_scenario(spec.scenario)
         a = scenario.arms[arm]
         sim = Simulation(injury=a.injury or scenario.injury, species=scenario.species,
-                         protocol=a.protocol, solver=Solver(method="odeint", jit=True))
+                         protocol=a.protocol, solver=Solver(method="compiled"))
         _SIMULATIONS[key] = (scenario, a, sim, varied_parameters(sim.parameters))
     scenario, a, sim, names = _SIMULATIONS[key]
     severity = sim.parameters["injury_severity"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from cordsim.errors import ScenarioError, SimulationError
 from cordsim.models import CordModel
 from cordsim.protocols import Injury, check_species
 from cordsim.results import SimulationResult
-from cordsim.solvers import Solver, integrate
+from cordsim.solvers import Solver, integrate, integrate_protocol
 from cordsim.therapy import Protocol
 
 
@@ -67,7 +67,7 @@ class Simulation:
                                         **self.protocol.product_parameters(),
                                         **self.protocol.parameters})
         self.solver = solver or Solver()
-        self.compiled = compile_model(self.model, jit=self.solver.jit)
+        self.compiled = compile_model(self.model)
 
     def run(self, days: float = 70.0, *, dt: float = 0.5, throw: bool = True,
             overrides: dict[str, float] | None = None) -> SimulationResult:
@@ -87,54 +87,92 @@ class Simulation:
         if t_eval[-1] < days - 1e-9:
             t_eval = np.append(t_eval, days)
         end = float(t_eval[-1])
-        names = self.model.param_names
-        p0 = np.array([self.parameters[name] for name in names])
+        p0 = self._parameter_vector().copy()
         if overrides:
-            index = {name: i for i, name in enumerate(names)}
+            index = self._param_index
             for name, value in overrides.items():
                 p0[index[name]] = value
-        y = self.compiled.initial(p0)
-        state_index = {name: i for i, name in enumerate(self.model.state_names)}
-        boluses, infusions = self._schedule()
-        cuts = sorted({0.0, end, *(t for t, _, _ in boluses if t < end),
-                       *(t for a, b, _, _ in infusions for t in (a, b) if t < end)})
-        ts, ys, ps = [], [], []
+        cuts, jumps, params = self._segments(end, p0)
+        y0 = self.compiled.initial(p0)
+        if self.solver.method == "compiled":
+            sol = integrate_protocol(self.model, y0, cuts, jumps, params, t_eval, self.solver,
+                                     self._atol)
+            seg = np.searchsorted(cuts, sol.t, side="right") - 1
+            t_all, y_all, p_all = sol.t, sol.y, params[np.minimum(seg, len(cuts) - 2)].T
+        else:
+            t_all, y_all, p_all, sol = self._run_segments(y0, cuts, jumps, params, t_eval)
         status = "ok"
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            for t, states, amount in boluses:  # state jumps at the segment start
-                if t == a:
-                    for state in states:
-                        y[state_index[state]] += amount
-            p = p0.copy()
-            for t0, t1, param, rate in infusions:
-                if t0 <= a < t1:
-                    p[names.index(param)] += rate
-            last = b == end
-            grid = t_eval[(t_eval >= a) & ((t_eval <= b) if last else (t_eval < b))]
-            seg_eval = np.unique(np.concatenate([[a], grid, [b]]))
-            sol = integrate(self.compiled, y, p, seg_eval, self.solver)
-            keep = np.isin(sol.t, grid)
-            ts.append(sol.t[keep])
-            ys.append(sol.y[:, keep])
-            ps.append(np.repeat(p[:, None], int(keep.sum()), axis=1))
-            if not sol.success:
-                message = sol.message
-                if sol.nonfinite:
-                    bad = [self.model.state_names[i] for i in sol.nonfinite]
-                    message += f" in {', '.join(bad)}"
-                reached = f"{sol.t[-1]:.4g}" if sol.t.size else f"{a:.4g}"
-                status = (f"solver failed after day {reached} (of {end:g}) with "
-                          f"{self.solver.method}: {message}")
-                break
-            y = sol.y[:, -1].copy()
-        t_all = np.concatenate(ts)
-        y_all = np.concatenate(ys, axis=1)
-        p_all = np.concatenate(ps, axis=1)
+        if not sol.success:
+            message = sol.message
+            if sol.nonfinite:
+                bad = [self.model.state_names[i] for i in sol.nonfinite]
+                message += f" in {', '.join(bad)}"
+            reached = f"{t_all[-1]:.4g}" if t_all.size else "0"
+            status = (f"solver failed after day {reached} (of {end:g}) with "
+                      f"{self.solver.method}: {message}")
         result = SimulationResult.from_integration(self, t_all, y_all, p_all, status=status)
         if status != "ok" and throw:
             raise SimulationError(status + " (partial result in .partial)", partial=result)
         return result
 
+    def _run_segments(self, y: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
+                      params: np.ndarray, t_eval: np.ndarray) -> tuple:
+        """Integrate segment by segment with a SciPy method; stop at the first failure."""
+        ts, ys, ps = [], [], []
+        sol = None
+        for s, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            y = y + jumps[s]
+            last = s == len(cuts) - 2
+            grid = t_eval[(t_eval >= a) & ((t_eval <= b) if last else (t_eval < b))]
+            seg_eval = np.unique(np.concatenate([[a], grid, [b]]))
+            sol = integrate(self.compiled, y, params[s], seg_eval, self.solver, self._atol)
+            keep = np.isin(sol.t, grid)
+            ts.append(sol.t[keep])
+            ys.append(sol.y[:, keep])
+            ps.append(np.repeat(params[s][:, None], int(keep.sum()), axis=1))
+            if not sol.success:
+                break
+            y = sol.y[:, -1].copy()
+        return np.concatenate(ts), np.concatenate(ys, axis=1), np.concatenate(ps, axis=1), sol
+
+    def _segments(self, end: float, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+        """The protocol as segments between dose times: boundaries ``cuts``, the state jump
+        at each segment start (boluses) and each segment's parameters (infusions)."""
+        boluses, infusions = self._schedule()
+        cuts = np.array(sorted({0.0, end, *(t for t, _, _ in boluses if t < end),
+                                *(t for a, b, _, _ in infusions for t in (a, b) if t < end)}))
+        jumps = np.zeros((len(cuts) - 1, len(self.model.state_names)))
+        params = np.repeat(p0[None, :], len(cuts) - 1, axis=0)
+        state_index = {name: i for i, name in enumerate(self.model.state_names)}
+        for t, states, amount in boluses:
+            if t < end:
+                s = int(np.searchsorted(cuts, t))
+                for state in states:
+                    jumps[s, state_index[state]] += amount
+        for t0, t1, param, rate in infusions:
+            on = (cuts[:-1] >= t0) & (cuts[:-1] < t1)
+            params[on, self._param_index[param]] += rate
+        return cuts, jumps, params
+
+    def _parameter_vector(self) -> np.ndarray:
+        """``self.parameters`` in model order (remembered while the set is the same)."""
+        cached = getattr(self, "_p0", None)
+        if cached is None or cached[0] is not self.parameters:
+            vector = np.array([self.parameters[name] for name in self.model.param_names])
+            self._p0 = cached = (self.parameters, vector)
+        return cached[1]
+
+    @property
+    def _atol(self) -> np.ndarray:
+        """Absolute tolerance of each state: ``solver.atol`` times its typical scale."""
+        return self.solver.atol * self.model.state_scales
+
+    @cached_property
+    def _param_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.model.param_names)}
+
+    @cache  # noqa: B019 - one schedule per Simulation; the protocol is immutable
     def _schedule(self) -> tuple[list[tuple[float, tuple[str, ...], float]],
                                  list[tuple[float, float, str, float]]]:
         """Boluses as (day, states, amount) and infusions as (start, end, parameter, rate)."""

@@ -1,6 +1,9 @@
-"""ODE solver settings and integration with SciPy (LSODA by default, analytic Jacobian).
+"""ODE solver settings and integration: SciPy (LSODA by default) or the compiled BDF kernel.
 
-The engine was chosen by ``benchmarks/single_trajectory.py`` on this model.
+Every method gets the analytic Jacobian. ``"compiled"`` runs a whole protocol in one call
+of a BDF integrator compiled by numba together with the model (``core/bdf_kernel.py``):
+the cohort engine. The choices were measured by ``benchmarks/single_trajectory.py`` and
+``benchmarks/cohort.py``.
 """
 
 from __future__ import annotations
@@ -10,14 +13,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from cordsim.core.codegen import CompiledModel
+from cordsim.core.codegen import CompiledModel, compile_kernel
+from cordsim.core.model import Model
 
-METHODS = ("LSODA", "BDF", "Radau", "odeint")
+METHODS = ("LSODA", "BDF", "Radau", "compiled")
+MAX_STEPS = 200_000  # per protocol, compiled kernel
 
 
 @dataclass(frozen=True)
 class Solver:
     """Integration method and tolerances (time in days).
+
+    ``atol`` is per unit of each state's typical magnitude (``Model.state_scales``): state
+    ``i`` is integrated with absolute tolerance ``atol * scale[i]`` in its own unit.
 
     Examples
     --------
@@ -25,10 +33,10 @@ class Solver:
     'BDF'
     """
 
-    method: str = "LSODA"  # or BDF, Radau (solve_ivp); "odeint": LSODA with its loop in Fortran
+    method: str = "LSODA"  # or BDF, Radau (SciPy's solve_ivp); "compiled": the numba BDF
+    # kernel over the whole protocol (~20 s to compile once, cached on disk)
     rtol: float = 1e-6
     atol: float = 1e-9
-    jit: bool = False  # numba-compile the right-hand side and Jacobian (cohorts)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -56,11 +64,9 @@ class Integration:
 
 
 def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
-              solver: Solver) -> Integration:
-    """Integrate from ``t_eval[0]`` to ``t_eval[-1]``; on failure keep the points reached."""
-
-    if solver.method == "odeint":
-        return _odeint(compiled, y0, p, t_eval, solver)
+              solver: Solver, atol: np.ndarray) -> Integration:
+    """Integrate from ``t_eval[0]`` to ``t_eval[-1]`` with a SciPy method; on failure keep
+    the points reached. ``atol``: absolute tolerance of each state."""
 
     def fun(t: float, y: np.ndarray) -> np.ndarray:
         return compiled.rhs(t, y, p)
@@ -70,7 +76,7 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
 
     with np.errstate(all="ignore"):
         sol = solve_ivp(fun, (float(t_eval[0]), float(t_eval[-1])), y0, method=solver.method,
-                        t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=solver.atol)
+                        t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=atol)
     t = np.asarray(sol.t, dtype=float)
     y = np.asarray(sol.y, dtype=float).reshape(len(y0), -1)
     finite = np.all(np.isfinite(y), axis=0)
@@ -85,26 +91,29 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
                        message="ok" if sol.success else str(sol.message))
 
 
-def _odeint(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
-            solver: Solver) -> Integration:
-    """LSODA through ``scipy.integrate.odeint``: no Python between steps (cohort engine)."""
-    from scipy.integrate import odeint
+_KERNEL_STATUS = {1: "step size became too small", 2: f"more than {MAX_STEPS} steps"}
 
+
+def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
+                       params: np.ndarray, t_eval: np.ndarray, solver: Solver,
+                       atol: np.ndarray) -> Integration:
+    """Run every segment of a protocol with the compiled BDF kernel (one call, no Python
+    between steps); on failure keep the output times reached. ``atol`` as in
+    :func:`integrate`."""
+    kernel = compile_kernel(model)
+    out = np.empty((len(t_eval), len(y0)))
     with np.errstate(all="ignore"):
-        y, info = odeint(compiled.rhs, y0, t_eval, args=(p,), Dfun=compiled.jac, tfirst=True,
-                         rtol=solver.rtol, atol=solver.atol, full_output=True, mxstep=100_000)
-    y = np.asarray(y, dtype=float).T
-    ok = info["message"] == "Integration successful."
-    good = np.all(np.isfinite(y), axis=0)
-    if ok and np.all(good):
-        return Integration(t=np.asarray(t_eval, dtype=float), y=y, success=True,
-                           nfev=int(info["nfe"][-1]), message="ok")
-    if not ok:  # points after the last time the solver reached are not valid
-        good &= np.r_[True, t_eval[1:] <= float(np.max(info["tcur"]))]
-    first_bad = int(np.argmin(good)) if not np.all(good) else len(t_eval)
-    bad = (np.flatnonzero(~np.isfinite(y[:, first_bad])) if first_bad < len(t_eval)
+        status, filled, _, stats = kernel.solve_protocol(
+            np.ascontiguousarray(y0, dtype=float), cuts, jumps, params, t_eval,
+            float(solver.rtol), atol, MAX_STEPS, kernel.perm, out)
+    y = out[:filled].T
+    finite = np.all(np.isfinite(y), axis=0)
+    if status == 0 and np.all(finite):
+        return Integration(t=t_eval, y=y, success=True, nfev=int(stats[0]), message="ok")
+    first_bad = int(np.argmin(finite)) if not np.all(finite) else filled
+    bad = (np.flatnonzero(~np.isfinite(y[:, first_bad])) if first_bad < filled
            else np.array([], dtype=int))
-    return Integration(t=np.asarray(t_eval[:first_bad], dtype=float), y=y[:, :first_bad],
-                       success=False, nfev=int(info["nfe"][-1]) if len(info["nfe"]) else 0,
-                       message=str(info["message"]) if not ok else "non-finite state values",
+    return Integration(t=t_eval[:first_bad], y=y[:, :first_bad], success=False,
+                       nfev=int(stats[0]),
+                       message=_KERNEL_STATUS.get(int(status), "non-finite state values"),
                        nonfinite=tuple(int(i) for i in bad))

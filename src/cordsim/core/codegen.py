@@ -1,8 +1,9 @@
 """Generate numerical functions (right-hand side, Jacobian, outputs) from the sympy model.
 
-The generated source is plain Python over ``math`` and NumPy, compiled once per model
-structure and cached in memory. The same source is what a compiled cohort engine would
-jit; nothing here depends on parameter values.
+The generated source is plain Python over ``math`` and NumPy, cached on disk per model
+structure and compiled once per process (``compile_model``). ``compile_kernel`` compiles
+the same source with numba, together with a generated sparse LU and the BDF integrator of
+``bdf_kernel.py``: the ``"compiled"`` solver. Nothing here depends on parameter values.
 """
 
 from __future__ import annotations
@@ -119,45 +120,82 @@ def _cached_source(model: Model) -> tuple[str, int]:
     return source, nnz
 
 
-def compile_model(model: Model, *, jit: bool = False) -> CompiledModel:
-    """Generate and compile the model's numerical functions (cached per structure).
-
-    With ``jit=True`` the right-hand side and Jacobian are compiled to machine code by
-    numba (~10 s the first time; cached on disk next to the generated source), which makes
-    each call ~10x cheaper: the engine of choice for cohorts.
-    """
-    key = model.structure_hash + (":jit" if jit else "")
+def compile_model(model: Model) -> CompiledModel:
+    """Generate and compile the model's numerical functions (cached per structure)."""
+    key = model.structure_hash
     if key not in _CACHE:
         source, nnz = _cached_source(model)
         namespace: dict[str, object] = {"math": math, "np": np}
         exec(compile(source, f"<cordsim-generated {key}>", "exec"), namespace)  # noqa: S102
-        rhs, jac = namespace["rhs"], namespace["jac"]
-        if jit:
-            rhs, jac = _jit(model, source)
         _CACHE[key] = CompiledModel(
-            rhs=rhs, jac=jac,  # type: ignore[arg-type]
+            rhs=namespace["rhs"], jac=namespace["jac"],  # type: ignore[arg-type]
             outputs=namespace["outputs"], initial=namespace["initial"],  # type: ignore[arg-type]
             source=source, jac_nnz=nnz,
         )
     return _CACHE[key]
 
 
-def _jit(model: Model, source: str) -> tuple[Callable, Callable]:
-    """numba-compiled rhs and jac, loaded from a file so numba can cache them on disk."""
+_SIGNATURES = {"rhs": "float64[::1](float64, float64[::1], float64[::1])",
+               "jac": "float64[:, ::1](float64, float64[::1], float64[::1])"}
+
+
+def compile_kernel(model: Model) -> Kernel:
+    """The model's protocol integrator: the BDF kernel (``bdf_kernel.py``) compiled by numba
+    together with the model's right-hand side, Jacobian and generated sparse LU (cached on
+    disk)."""
+    if model.structure_hash in _KERNELS:
+        return _KERNELS[model.structure_hash]
+    import hashlib
+
+    from cordsim.core import sparse_lu
+
+    source, _ = _cached_source(model)
+    pattern = sparse_lu.jacobian_pattern(source, len(model.state_names))
+    perm = sparse_lu.minimum_degree_order(pattern)
+    template = Path(__file__).with_name("bdf_kernel.py").read_text()
+    jit = "\n".join(f"{name} = numba.njit({sig!r}, cache=True)({name})"
+                     for name, sig in _SIGNATURES.items())
+    lu = sparse_lu.generate_source(pattern, perm, model.state_scales)
+    text = (f"{source}\nimport numba\n{jit}\n\n# --- sparse_lu.py ---\n{lu}\n"
+            f"# --- bdf_kernel.py ---\n{template}")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    module = _load_module(f"cordsim_kernel_{digest}", text)
+    kernel = Kernel(module.solve_protocol, perm, int(module.LU_NNZ))
+    _KERNELS[model.structure_hash] = kernel
+    return kernel
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A model's compiled protocol integrator, the order its LU eliminates states in, and
+    the number of non-zeros of its sparse factors."""
+
+    solve_protocol: Callable
+    perm: np.ndarray
+    lu_nnz: int
+
+
+_KERNELS: dict[str, Kernel] = {}
+
+
+def _load_module(name: str, text: str) -> object:
+    """Import generated source from a file in the cache, so numba can cache it on disk."""
     import importlib.util
 
-    import numba
-
-    path = cache_dir() / f"model_{model.structure_hash}.py"
-    if not path.exists():  # unwritable cache: compile from a temporary file, no disk cache
-        path = Path(tempfile.mkdtemp()) / f"model_{model.structure_hash}.py"
-        path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"cordsim_model_{model.structure_hash}", path)
+    path = cache_dir() / f"{name}.py"
+    try:
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                             suffix=".tmp") as fh:
+                fh.write(text)
+            os.replace(fh.name, path)
+    except OSError:  # unwritable cache: compile from a temporary file, no disk cache
+        path = Path(tempfile.mkdtemp()) / f"{name}.py"
+        path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # numba's disk cache re-imports it by name
+    sys.modules[name] = module  # numba's disk cache re-imports it by name
     spec.loader.exec_module(module)
-    # Explicit signatures: one compiled version each and a cheaper dispatch per call.
-    rhs = numba.njit("float64[::1](float64, float64[::1], float64[::1])", cache=True)(module.rhs)
-    jac = numba.njit("float64[:, ::1](float64, float64[::1], float64[::1])", cache=True)(module.jac)
-    return rhs, jac
+    return module

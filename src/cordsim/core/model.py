@@ -7,16 +7,18 @@ right-hand side, the Jacobian and (later) SBML are generated.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pint
 import sympy
 
 from cordsim.core.submodel import Output, Param, State, Submodel, Values
-from cordsim.core.units import TIME_UNIT, parse_unit, ureg
+from cordsim.core.units import TIME_UNIT, TYPICAL_SCALE, parse_unit, ureg
 from cordsim.errors import ModelError, did_you_mean
 
 
@@ -156,6 +158,12 @@ class Model:
 
     # ------------------------------------------------------------------ symbolic
     @cached_property
+    def state_scales(self) -> np.ndarray:
+        """Typical magnitude of each state (its own ``scale`` or its unit's), in order."""
+        return np.array([st.scale if st.scale is not None else TYPICAL_SCALE.get(st.unit, 1.0)
+                         for st in self.states.values()])
+
+    @cached_property
     def symbolic(self) -> SymbolicModel:
         """Trace the model to sympy (raises :class:`ModelError` if it does not check)."""
         self.check_structure()
@@ -195,6 +203,12 @@ class Model:
                 parse_unit(decl.unit)
             except Exception as exc:  # noqa: BLE001 - reported below
                 problems.append(f"{name}: {exc}")
+        for name, st in self.states.items():
+            if st.scale is None and st.unit not in TYPICAL_SCALE:
+                problems.append(f"state {name}: no typical scale for unit {st.unit!r}; declare "
+                                f"State(..., scale=...) or add the unit to TYPICAL_SCALE")
+            elif st.scale is not None and not (math.isfinite(st.scale) and st.scale > 0):
+                problems.append(f"state {name}: scale must be positive, got {st.scale!r}")
         known = set(self.states) | set(self.outputs) | set(self.params)
         for sm in self.submodels:
             for i in sm.inputs:

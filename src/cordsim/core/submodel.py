@@ -19,12 +19,17 @@ Initial = float | Callable[["Values"], Any]
 
 @dataclass(frozen=True)
 class State:
-    """A state variable: meaning, unit and initial value (a number or a function of params)."""
+    """A state variable: meaning, unit and initial value (a number or a function of params).
+
+    ``scale``: its typical magnitude, which sets its absolute solver tolerance
+    (``Solver.atol * scale``); by default :data:`cordsim.core.units.TYPICAL_SCALE` of its unit.
+    """
 
     description: str
     unit: str
     initial: Initial = 0.0
     name: str = field(default="", compare=False)
+    scale: float | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,13 @@ ureg.define("copy = [molecule_count]")
 
 TIME_UNIT = "day"
 
+# Typical magnitude of a state in each unit (the order of its peak in cordsim's rat
+# scenarios). The solver's absolute tolerance for a state is ``Solver.atol`` times this:
+# 1e-9 of a tissue fraction and 1e-9 of a 1e9-particle dose are comparable accuracies,
+# 1e-9 particle is not. A state may declare its own ``scale``.
+TYPICAL_SCALE = {"1": 1.0, "cell/mm^3": 1e3, "pg/mL": 1e2, "ng/mL": 10.0, "cell": 1e6,
+                 "particle": 1e9, "copy": 1e5}
+
 
 def parse_unit(unit: str) -> pint.Unit:
     """Parse a unit string, raising :class:`UnitError` naming it if pint cannot."""
