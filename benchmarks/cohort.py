@@ -1,14 +1,17 @@
 """Cohort throughput: cordsim's cohort engine vs libRoadRunner on cordsim's exported SBML.
 
-    .venv/bin/python benchmarks/cohort.py [--sizes 1000 10000] [--check 20]
+    .venv/bin/python benchmarks/cohort.py [--sizes 1000 10000] [--check 200]
 
-For each size n, in one run on this machine: (1) cordsim's cohort engine (numba-compiled
-right-hand side and Jacobian, SciPy LSODA, a process per core, Parquet chunks) simulates n
+For each size n, in one run on this machine: (1) cordsim's cohort engine (the compiled BDF
+kernel, ``Solver(method="compiled")``, a process per core, Parquet chunks) simulates n
 animals of the default scenario's "fractionated sEV" arm; (2) libRoadRunner simulates the
 same n parameter sets from the exported SBML in a process pool over all cores (one
-RoadRunner per worker, same tolerances, same outputs). It prints sims/s, the ratio, the peak
+RoadRunner per worker, same tolerances: rtol 1e-6 and each state's absolute tolerance,
+``cordsim.sbml.absolute_tolerances``). It prints sims/s, the ratio, the peak
 resident memory of each cohort (a fresh process per size, so memory can be compared across
-sizes), and the agreement of BBB at day 70 on the first ``--check`` animals.
+sizes), and the agreement of the cohort endpoints (BBB at days 28 and 70, BSCB permeability
+at day 14, spared tissue at day 70, lesion M2 share at day 14, serum TNF at day 10) on the
+first ``--check`` animals.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from cordsim.cohort import ENDPOINTS  # noqa: E402
+
 ARM = 2  # "fractionated sEV" in scenarios/default.toml
+CHECK_MAX = 200  # animals whose endpoints are compared between the engines
 
 
 def _animals(n: int, seed: int = 1) -> list[dict[str, float]]:
@@ -58,17 +64,19 @@ def _rr_init(sbml: str, atol: dict[str, float]) -> None:
     _RR.integrator.relative_tolerance = 1e-6
     for state, value in atol.items():  # cordsim's own: 1e-9 of each state's typical scale
         _RR.integrator.setIndividualTolerance(state, value)
-    _RR.timeCourseSelections = ["time", "bbb_score"]
+    _RR.timeCourseSelections = ["time", *dict.fromkeys(name for name, _ in ENDPOINTS)]
 
 
-def _rr_one(values: dict[str, float]) -> float:
+def _rr_one(values: dict[str, float]) -> list[float]:
+    """One animal; the cohort's endpoints (``cordsim.cohort.ENDPOINTS``) from daily output."""
     assert _RR is not None
     _RR.resetAll()
     for k, v in values.items():
         _RR.setValue(k, v)
     _RR.reset()  # re-evaluates initial assignments with the animal's parameters
     out = _RR.simulate(0, 70, 71)
-    return float(out[-1, 1])
+    cols = list(dict.fromkeys(name for name, _ in ENDPOINTS))
+    return [float(out[int(day), 1 + cols.index(name)]) for name, day in ENDPOINTS]
 
 
 def run_single(repeats: int) -> None:
@@ -116,11 +124,12 @@ def run_roadrunner(n: int) -> None:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(os.cpu_count(), initializer=_rr_init,
                              initargs=(sbml, atol)) as pool:
-        bbb = list(pool.map(_rr_one, animals, chunksize=50))
+        ends = list(pool.map(_rr_one, animals, chunksize=50))
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"wall": wall, "bbb": bbb[:100], "rss_mb": max(rss, rss_kids) / 1024}))
+    print(json.dumps({"wall": wall, "endpoints": ends[:CHECK_MAX],
+                      "rss_mb": max(rss, rss_kids) / 1024}))
 
 
 def run_cordsim(n: int, out: str) -> None:
@@ -140,7 +149,8 @@ def run_cordsim(n: int, out: str) -> None:
     df = read_animals(Path(out) / "cohort")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"wall": wall, "bbb": df["bbb_score_day70"].head(100).tolist(),
+    cols = [f"{name}_day{day:g}" for name, day in ENDPOINTS]
+    print(json.dumps({"wall": wall, "endpoints": df[cols].head(CHECK_MAX).values.tolist(),
                       "failed": int((df["status"] != "ok").sum()),
                       "rss_mb": max(rss, rss_kids) / 1024}))
 
@@ -148,7 +158,7 @@ def run_cordsim(n: int, out: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    ap.add_argument("--check", type=int, default=20)
+    ap.add_argument("--check", type=int, default=CHECK_MAX)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -179,10 +189,10 @@ def main() -> None:
             rate = n / r["wall"]
             print(f"{n:7d} {engine:>10} {r['wall']:8.1f} {rate:8.1f} {r['rss_mb']:8.0f} "
                   f"{rate / ref:5.2f}x")
-        a = np.array(res["cordsim"]["bbb"][: args.check])
-        b = np.array(res["roadrunner"]["bbb"][: args.check])
-        print(f"        agreement of BBB day 70 on {len(a)} animals: max relative difference "
-              f"{np.max(np.abs(a - b) / np.abs(b)):.1e}")
+        a = np.array(res["cordsim"]["endpoints"][: args.check])
+        b = np.array(res["roadrunner"]["endpoints"][: args.check])
+        print(f"        agreement of {a.shape[1]} endpoints on {len(a)} animals: max relative "
+              f"difference {np.max(np.abs(a - b) / np.abs(b)):.1e}")
 
 
 if __name__ == "__main__":

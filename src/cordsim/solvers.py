@@ -1,9 +1,9 @@
-"""ODE solver settings and integration: SciPy (LSODA by default) or the compiled BDF kernel.
+"""ODE solver settings and integration: the compiled BDF kernel (default) or SciPy.
 
 Every method gets the analytic Jacobian. ``"compiled"`` runs a whole protocol in one call
-of a BDF integrator compiled by numba together with the model (``core/bdf_kernel.py``):
-the cohort engine. The choices were measured by ``benchmarks/single_trajectory.py`` and
-``benchmarks/cohort.py``.
+of a BDF integrator compiled by numba together with the model (``core/bdf_kernel.py``);
+SciPy's LSODA, BDF and Radau (``solve_ivp``) remain as references. The choice was measured
+by ``benchmarks/single_trajectory.py`` and ``benchmarks/cohort.py``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class Solver:
     'BDF'
     """
 
-    method: str = "LSODA"  # or BDF, Radau (SciPy's solve_ivp); "compiled": the numba BDF
-    # kernel over the whole protocol (~20 s to compile once, cached on disk)
+    method: str = "compiled"  # numba BDF kernel (~30 s to compile once per machine, cached
+    # on disk), or SciPy's "LSODA", "BDF", "Radau"
     rtol: float = 1e-6
     atol: float = 1e-9
 

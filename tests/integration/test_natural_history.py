@@ -99,7 +99,7 @@ def test_result_provenance_and_units(runs):
     assert ds.attrs["parameter_set_hash"] == cordsim.default_parameters().replace(
         cordsim.Injury("moderate").values()).hash
     assert ds.attrs["injury_severity_preset"] == "moderate"
-    assert "LSODA" in ds.attrs["solver"]
+    assert '"method": "compiled"' in ds.attrs["solver"]
 
 
 def test_netcdf_round_trip(runs, tmp_path):
@@ -122,7 +122,8 @@ def test_solvers_agree():
 
 
 def test_solver_failure_keeps_partial_result():
-    sim = cordsim.Simulation(injury="moderate")
+    """SciPy path (the compiled kernel's failures: test_compiled_solver.py)."""
+    sim = cordsim.Simulation(injury="moderate", solver=cordsim.Solver(method="LSODA"))
     good = sim.compiled.rhs
 
     def bad(t, y, p):

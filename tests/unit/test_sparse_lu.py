@@ -16,7 +16,7 @@ from cordsim.core.codegen import _cached_source
 
 def _compile(pattern, perm, scales):
     uncached = SimpleNamespace(njit=lambda **kw: numba.njit)  # exec'd code has no file to cache
-    namespace = {"numba": uncached}
+    namespace = {"numba": uncached, "np": np}
     exec(sparse_lu.generate_source(pattern, perm, scales), namespace)  # noqa: S102
     return namespace
 

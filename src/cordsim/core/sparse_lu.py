@@ -3,12 +3,12 @@
 The sparsity of the model's Jacobian is fixed by its structure, so the LU factorization
 can be planned once: states are eliminated in minimum-degree order (Tinney & Walker 1967),
 which keeps the factors nearly as sparse as the Jacobian (753 non-zeros against 1,609 in
-the model's own order), and the elimination and the triangular solves are written out as
-straight-line code for numba, the approach of KPP's generated chemistry solvers (Damian et
-al. 2002). There is no row exchange: the diagonal pivot is used while it is at least
-``PIVOT_THRESHOLD`` times the largest entry below it (threshold partial pivoting with
-u = 0.1, HSL MA48's default); otherwise ``lu`` returns False and the kernel factors that
-matrix with row exchanges instead.
+the model's own order); the elimination is planned as index tables and the triangular
+solves are written out as straight-line code for numba, after KPP's generated chemistry
+solvers (Damian et al. 2002). There is no row exchange: the diagonal pivot is used while
+it is at least ``PIVOT_THRESHOLD`` times every entry below it (threshold partial pivoting
+with u = 0.1, HSL MA48's default); otherwise ``sparse_lu`` returns False and the kernel
+factors that matrix with row exchanges instead.
 """
 
 from __future__ import annotations
@@ -56,47 +56,84 @@ def fill_pattern(pattern: np.ndarray, perm: np.ndarray) -> np.ndarray:
     return a
 
 
+_LOOPS = """
+@numba.njit(cache=True)
+def sparse_assemble(jac, c, a):
+    for q in range(LU_NNZ):
+        a[q] = ASM_DIAG[q] - c * jac[ASM_ROW[q], ASM_COL[q]] * ASM_RATIO[q]
+
+
+@numba.njit(cache=True)
+def sparse_lu(a):
+    for k in range(DIAG_POS.size):
+        piv = a[DIAG_POS[k]]
+        if piv == 0.0:
+            return False
+        for e in range(BELOW_PTR[k], BELOW_PTR[k + 1]):
+            if not abs(piv) >= PIVOT_THRESHOLD * abs(a[BELOW_POS[e]]):
+                return False
+        inv = 1.0 / piv
+        a[DIAG_POS[k]] = inv
+        u0 = UROW_PTR[k]
+        width = UROW_PTR[k + 1] - u0
+        for e in range(BELOW_PTR[k], BELOW_PTR[k + 1]):
+            m = a[BELOW_POS[e]] * inv
+            a[BELOW_POS[e]] = m
+            t0 = TARGET_PTR[e]
+            for u in range(width):
+                a[TARGET[t0 + u]] -= m * a[UROW_POS[u0 + u]]
+    return True
+"""
+
+
+def _array(name: str, values: list, dtype: str) -> str:
+    return f"{name} = np.array({list(values)!r}, dtype=np.{dtype})"
+
+
 def generate_source(pattern: np.ndarray, perm: np.ndarray, scales: np.ndarray) -> str:
     """numba source of ``sparse_assemble(jac, c, a)``, ``sparse_lu(a) -> bool`` and
-    ``sparse_solve(a, b)`` (the module that includes it imports numba).
+    ``sparse_solve(a, b)`` (the module that includes it imports numba and numpy as np).
 
     ``a`` holds the non-zeros of the permuted matrix, then of its factors (L below the
     diagonal, U above, 1 / U's diagonal on it); ``b`` is solved in place, in model order.
     The matrix is that of the states divided by their typical ``scales``
     (``S^-1 (I - c J) S``), so the pivot test compares like with like across units.
+    Assembly and factorization loop over index tables (~100 calls per trajectory); the
+    solve, called at every Newton iteration, is straight-line code.
     """
     n = len(pattern)
     fill = fill_pattern(pattern, perm)
     pos = {ij: q for q, ij in enumerate(zip(*np.nonzero(fill), strict=True))}
-    jit = "@numba.njit(cache=True)"
-    src = [f"LU_NNZ = {len(pos)}", "", "", jit, "def sparse_assemble(jac, c, a):"]
-    for (i, j), q in pos.items():
-        r, s = perm[i], perm[j]
-        ratio = "" if scales[s] == scales[r] else f" * {float(scales[s] / scales[r])!r}"
-        term = f"-c * jac[{r}, {s}]{ratio}" if pattern[r, s] else "0.0"
-        src.append(f"    a[{q}] = {'1.0 + ' if i == j else ''}{term}")
-    src += ["", "", jit, "def sparse_lu(a):"]
+    rows, cols = zip(*pos, strict=True)
+    src = [f"LU_NNZ = {len(pos)}", f"PIVOT_THRESHOLD = {PIVOT_THRESHOLD!r}",
+           _array("ASM_ROW", [int(perm[i]) for i in rows], "int64"),
+           _array("ASM_COL", [int(perm[j]) for j in cols], "int64"),
+           _array("ASM_RATIO", [float(scales[perm[j]] / scales[perm[i]])
+                                if pattern[perm[i], perm[j]] else 0.0
+                                for i, j in pos], "float64"),
+           _array("ASM_DIAG", [1.0 if i == j else 0.0 for i, j in pos], "float64")]
+    diag, below_ptr, below, urow_ptr, urow, target_ptr, target = [], [0], [], [0], [], [], []
     for k in range(n):
-        rows = [i for i in range(k + 1, n) if fill[i, k]]
-        cols = [j for j in range(k + 1, n) if fill[k, j]]
-        kk = pos[(k, k)]
-        src.append(f"    piv = a[{kk}]")
-        below = [f"abs(a[{pos[(i, k)]}])" for i in rows]
-        if below:
-            big = below[0] if len(below) == 1 else f"max({', '.join(below)})"
-            src.append(f"    if not abs(piv) >= {PIVOT_THRESHOLD} * {big} or piv == 0.0:")
-        else:
-            src.append("    if not abs(piv) > 0.0:")
-        src += ["        return False", "    inv = 1.0 / piv", f"    a[{kk}] = inv"]
-        for i in rows:
-            ik = pos[(i, k)]
-            src.append(f"    a[{ik}] *= inv")
-            for j in cols:
-                src.append(f"    a[{pos[(i, j)]}] -= a[{ik}] * a[{pos[(k, j)]}]")
-    src += ["    return True", "", "", jit, "def sparse_solve(a, b):"]
+        diag.append(pos[(k, k)])
+        ks = [j for j in range(k + 1, n) if fill[k, j]]
+        urow += [pos[(k, j)] for j in ks]
+        urow_ptr.append(len(urow))
+        for i in range(k + 1, n):
+            if fill[i, k]:
+                below.append(pos[(i, k)])
+                target_ptr.append(len(target))
+                target += [pos[(i, j)] for j in ks]
+        below_ptr.append(len(below))
+    for name, values in (("DIAG_POS", diag), ("BELOW_PTR", below_ptr), ("BELOW_POS", below),
+                         ("UROW_PTR", urow_ptr), ("UROW_POS", urow),
+                         ("TARGET_PTR", target_ptr), ("TARGET", target)):
+        src.append(_array(name, values, "int64"))
+    src.append(_LOOPS)
+
     def scaled(expr: str, factor: float) -> str:
         return expr if factor == 1.0 else f"{expr} * {float(factor)!r}"
 
+    src += ["@numba.njit(cache=True)", "def sparse_solve(a, b):"]
     src += [f"    x{i} = {scaled(f'b[{perm[i]}]', 1.0 / scales[perm[i]])}" for i in range(n)]
     for i in range(n):  # forward: L has a unit diagonal
         terms = "".join(f" - a[{pos[(i, j)]}] * x{j}" for j in range(i) if fill[i, j])
