@@ -82,27 +82,31 @@ class Simulation:
         for name, value in (("days", days), ("dt", dt)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ScenarioError(f"{name} must be a positive number, got {value!r}")
-        n = int(round(days / dt))
-        t_eval = np.linspace(0.0, n * dt, n + 1)
-        if t_eval[-1] < days - 1e-9:
+        t_eval = np.arange(math.floor(days / dt + 1e-9) + 1) * dt
+        if t_eval[-1] < days * (1 - 1e-12):
             t_eval = np.append(t_eval, days)
-        end = float(t_eval[-1])
+        end = float(days)
+        t_eval[-1] = end
         p0 = self._parameter_vector().copy()
         if overrides:
             index = self._param_index
             for name, value in overrides.items():
                 p0[index[name]] = value
         cuts, jumps, params = self._segments(end, p0)
+        for cut in cuts:  # a report time that rounding put next to a dose time is that time
+            t_eval[np.abs(t_eval - cut) <= 1e-9 * max(1.0, cut)] = cut
         y0 = self.compiled.initial(p0)
         if self.solver.method == "compiled":
-            sol = integrate_protocol(self.model, y0, cuts, jumps, params, t_eval, self.solver,
-                                     self._atol)
+            sol = integrate_protocol(self.model, y0, cuts, jumps[:-1], params, t_eval,
+                                     self.solver, self._atol)
             seg = np.searchsorted(cuts, sol.t, side="right") - 1
             t_all, y_all, p_all = sol.t, sol.y, params[np.minimum(seg, len(cuts) - 2)].T
         else:
             t_all, y_all, p_all, sol = self._run_segments(y0, cuts, jumps, params, t_eval)
         status = "ok"
-        if not sol.success:
+        if sol.success:  # boluses at the end time show in the last report
+            y_all[:, -1] += jumps[-1]
+        else:
             message = sol.message
             if sol.nonfinite:
                 bad = [self.model.state_names[i] for i in sol.nonfinite]
@@ -138,15 +142,16 @@ class Simulation:
     def _segments(self, end: float, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                               np.ndarray]:
         """The protocol as segments between dose times: boundaries ``cuts``, the state jump
-        at each segment start (boluses) and each segment's parameters (infusions)."""
+        at each cut (boluses; the last row: at the end time) and each segment's parameters
+        (infusions)."""
         boluses, infusions = self._schedule()
         cuts = np.array(sorted({0.0, end, *(t for t, _, _ in boluses if t < end),
                                 *(t for a, b, _, _ in infusions for t in (a, b) if t < end)}))
-        jumps = np.zeros((len(cuts) - 1, len(self.model.state_names)))
+        jumps = np.zeros((len(cuts), len(self.model.state_names)))
         params = np.repeat(p0[None, :], len(cuts) - 1, axis=0)
         state_index = {name: i for i, name in enumerate(self.model.state_names)}
         for t, states, amount in boluses:
-            if t < end:
+            if t <= end:
                 s = int(np.searchsorted(cuts, t))
                 for state in states:
                     jumps[s, state_index[state]] += amount

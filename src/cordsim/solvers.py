@@ -17,7 +17,7 @@ from cordsim.core.codegen import CompiledModel, compile_kernel
 from cordsim.core.model import Model
 
 METHODS = ("LSODA", "BDF", "Radau", "compiled")
-MAX_STEPS = 200_000  # per protocol, compiled kernel
+MAX_STEPS = 200_000  # step attempts per protocol, compiled kernel (~1,000 is typical)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
                        message="ok" if sol.success else str(sol.message))
 
 
-_KERNEL_STATUS = {1: "step size became too small", 2: f"more than {MAX_STEPS} steps"}
+_KERNEL_STATUS = {1: "step size became too small", 2: f"more than {MAX_STEPS} step attempts",
+                  3: "non-finite state values"}
 
 
 def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
@@ -108,12 +109,14 @@ def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np
             float(solver.rtol), atol, MAX_STEPS, kernel.perm, out)
     y = out[:filled].T
     finite = np.all(np.isfinite(y), axis=0)
-    if status == 0 and np.all(finite):
+    if status == 0 and filled == len(t_eval) and np.all(finite):
         return Integration(t=t_eval, y=y, success=True, nfev=int(stats[0]), message="ok")
     first_bad = int(np.argmin(finite)) if not np.all(finite) else filled
     bad = (np.flatnonzero(~np.isfinite(y[:, first_bad])) if first_bad < filled
            else np.array([], dtype=int))
     return Integration(t=t_eval[:first_bad], y=y[:, :first_bad], success=False,
                        nfev=int(stats[0]),
-                       message=_KERNEL_STATUS.get(int(status), "non-finite state values"),
+                       message=_KERNEL_STATUS.get(int(status), "non-finite state values"
+                                                  if first_bad < filled else
+                                                  "not every output time was reached"),
                        nonfinite=tuple(int(i) for i in bad))

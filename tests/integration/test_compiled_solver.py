@@ -55,3 +55,30 @@ def test_failure_keeps_partial_result():
     assert not res.ok and res.time[-1] == 5.0
     good = sim.run(days=5)
     np.testing.assert_allclose(res["neurons_fraction"], good["neurons_fraction"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [{"d_sev_organ": float("nan")}, {"d_sev_organ": float("inf")}])
+def test_non_finite_parameters_fail_with_a_message(bad):
+    prot = Protocol((Dose("sev_naive", "2.4e10 particle", "iv", start=5),), name="bolus")
+    sim = cordsim.Simulation(injury="moderate", protocol=prot)
+    res = sim.run(days=10, overrides=bad, throw=False)
+    assert not res.ok and "non-finite" in res.status and res.time[-1] < 5.0
+
+
+def test_overflowing_dose_fails_with_a_message():
+    prot = Protocol((Dose("sev_naive", "1e300 particle", "iv", start=2),), name="absurd")
+    with pytest.raises(cordsim.SimulationError, match="after day"):
+        cordsim.Simulation(injury="moderate", protocol=prot).run(days=5)
+
+
+@pytest.mark.parametrize("method", ["compiled", "LSODA"])
+def test_dose_times_and_report_times_meet(method):
+    solver = cordsim.Solver(method=method)
+    at_end = Protocol((Dose("sev_naive", "2.4e10 particle", "iv", start=5),), name="end")
+    res = cordsim.Simulation(injury="moderate", protocol=at_end, solver=solver).run(5, dt=1.0)
+    assert res.time[-1] == 5.0 and res["sev_input_total"][-1] == pytest.approx(2.4e10)
+    # 3 * 0.3 is 0.8999999999999999 in floating point: the report at "0.9" is the dose time
+    early = Protocol((Dose("sev_naive", "2.4e10 particle", "iv", start=0.9),), name="early")
+    res = cordsim.Simulation(injury="moderate", protocol=early, solver=solver).run(1.5, dt=0.3)
+    assert res.time[3] == 0.9 and res["sev_input_total"][3] == pytest.approx(2.4e10)
+    assert res.time[-1] == 1.5

@@ -37,7 +37,7 @@ GAMMA = np.concatenate((np.zeros(1), np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1)
 ALPHA = (1.0 - KAPPA) * GAMMA
 ERROR_CONST = KAPPA * GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2)
 
-OK, TOO_SMALL_STEP, TOO_MANY_STEPS = 0, 1, 2
+OK, TOO_SMALL_STEP, TOO_MANY_STEPS, NON_FINITE = 0, 1, 2, 3
 
 
 @numba.njit(cache=True)
@@ -187,12 +187,15 @@ def _interpolate(d_arr, order, t_new, h, t, out):
 
 @numba.njit(cache=True)
 def _initial_step(t0, y0, f0, p, span, rtol, atol, stats):
-    """Hairer, Norsett & Wanner's starting step (SciPy's ``select_initial_step``, order 1)."""
+    """Hairer, Norsett & Wanner's starting step (SciPy's ``select_initial_step``, order 1);
+    NaN when the state or its derivative is not finite."""
     scale = atol + np.abs(y0) * rtol
     d0 = _rms(y0, scale)
     d1 = _rms(f0, scale)
+    if not (math.isfinite(d0) and math.isfinite(d1)):
+        return np.nan
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
-    h0 = min(h0, span)
+    h0 = max(min(h0, span), 1e-300)
     f1 = rhs(t0 + h0, y0 + h0 * f0, p)  # noqa: F821 - defined by the generated model module
     stats[0] += 1
     d2 = _rms(f1 - f0, scale) / h0
@@ -242,7 +245,8 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
     ``atol``: absolute tolerance of each state. ``perm``: the order in which states are
     eliminated when a matrix needs row exchanges (the sparse LU's order). Returns
     ``(status, filled, t_reached, stats)``: status 0 ok, 1 step size too small, 2 more than
-    ``max_steps`` steps; the first ``filled`` output rows are valid; ``stats`` counts
+    ``max_steps`` step attempts, 3 non-finite state or derivative at a segment start; the
+    first ``filled`` output rows are valid; ``stats`` counts
     right-hand side and Jacobian evaluations, LU factorizations, steps, and the
     factorizations that needed row exchanges.
     """
@@ -272,6 +276,7 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
     scale = np.empty(n)
     newton_tol = max(10 * np.finfo(np.float64).eps / rtol, min(0.03, rtol**0.5))
     k_out = 0
+    attempts = 0
     n_out = t_eval.size
     t = cuts[0]
     for s in range(cuts.size - 1):
@@ -288,6 +293,8 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
         f = rhs(t, y, p)  # noqa: F821
         stats[0] += 1
         h_abs = _initial_step(t, y, f, p, b - a, rtol, atol, stats)
+        if not (h_abs > 0.0 and math.isfinite(h_abs)):
+            return NON_FINITE, k_out, t, stats
         d_arr[:] = 0.0
         d_arr[0] = y
         d_arr[1] = f * h_abs
@@ -301,14 +308,15 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
         since_jac = 0
         while t < b:
             min_step = 10 * (np.nextafter(t, np.inf) - t)
-            if h_abs < min_step:
+            if h_abs < min_step:  # (h_abs is finite and positive here)
                 _change_d(d_arr, order, min_step / h_abs, rw, old)
                 h_abs = min_step
                 n_equal = 0
             while True:  # attempt steps until one is accepted
-                if h_abs < min_step:
+                if not h_abs >= min_step:
                     return TOO_SMALL_STEP, k_out, t, stats
-                if stats[3] >= max_steps:
+                attempts += 1
+                if attempts > max_steps:
                     return TOO_MANY_STEPS, k_out, t, stats
                 t_new = t + h_abs
                 if t_new > b:
