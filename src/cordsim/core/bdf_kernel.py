@@ -1,9 +1,9 @@
 """Compiled BDF integrator of a whole protocol: the kernel of the ``"compiled"`` solver.
 
 This file is not used as a module: :func:`cordsim.core.codegen.compile_kernel` appends its
-text to a model's generated source (which defines ``rhs(t, y, p)`` and ``jac(t, y, p)``) and
-numba compiles the two together, so the integrator calls the model directly, with no Python
-between steps, and caches the machine code on disk.
+text to a model's generated source (``rhs(t, y, p)``, ``jac(t, y, p)`` and the sparse LU
+of ``sparse_lu.py``) and numba compiles them together, so the integrator calls the model
+directly, with no Python between steps, and caches the machine code on disk.
 
 The method is SciPy's ``BDF`` (variable order 1-5, numerical differentiation formulas with
 quasi-constant step size; Shampine & Reichelt 1997, the MATLAB ode15s scheme) with the
@@ -13,8 +13,8 @@ moved by more than 30 %, after 20 steps, or when the Newton iteration fails; a s
 compensated by LSODE's factor ``2 / (1 + c / c_lu)`` on each correction.
 
 A protocol is a sequence of segments ``[cuts[s], cuts[s + 1])``: at each segment start the
-states jump by ``jumps[s]`` (a bolus), then the model runs with parameters ``P[s]`` (an
-infusion changes them). Output times ``t_eval`` are filled in ``Y`` from the dense output;
+states jump by ``jumps[s]`` (a bolus), then the model runs with parameters ``params[s]`` (an
+infusion changes them). Output times ``t_eval`` are filled in ``out`` from the dense output;
 a time equal to a cut gets the state after that cut's jump.
 """
 
@@ -27,7 +27,6 @@ MAX_ORDER = 5
 NEWTON_MAXITER = 4
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
-PIVOT_THRESHOLD = 0.1  # threshold partial pivoting, u = 0.1 (HSL MA48's default)
 CC_MAX = 0.3  # renew the iteration matrix when c / c_lu leaves [0.7, 1.3] (LSODE's CCMAX)
 MAX_STEPS_PER_JAC = 20  # LSODE's MSBP
 
@@ -53,9 +52,10 @@ def _rms(x, scale):
 def _lu_factor(a, piv):
     """In-place LU with threshold partial pivoting (rows swapped whole, as LAPACK's getrf).
 
-    The diagonal pivot is kept while it is at least ``PIVOT_THRESHOLD`` times the largest
-    in its column, so the fill-reducing order of the rows survives. Rows whose multiplier
-    is zero are skipped: the model's Jacobian is sparse. Returns False for a singular matrix.
+    The fallback when the sparse LU refuses a pivot. The diagonal pivot is kept while it is
+    at least ``PIVOT_THRESHOLD`` (sparse_lu.py) times the largest in its column, so the
+    fill-reducing order of the rows survives. Rows whose multiplier is zero are skipped.
+    Returns False for a singular matrix.
     """
     n = a.shape[0]
     for k in range(n):
@@ -67,7 +67,7 @@ def _lu_factor(a, piv):
                 p = i
         if big == 0.0:
             return False
-        if abs(a[k, k]) >= PIVOT_THRESHOLD * big:
+        if abs(a[k, k]) >= PIVOT_THRESHOLD * big:  # noqa: F821 - from sparse_lu.py
             p = k
         piv[k] = p
         if p != k:
