@@ -5,6 +5,23 @@ from __future__ import annotations
 import pytest
 
 import cordsim
+from cordsim.therapy import Dose, Protocol
+
+# The four protocols of the SBML round trip, also used to check the compiled engine
+# against SciPy: a test with a ``protocol`` argument runs once for each.
+PROTOCOLS = {
+    "natural history": Protocol(),
+    "IV MSC": Protocol((Dose("msc", "1e6 cell", "iv", start=3),), name="IV MSC"),
+    "fractionated sEV": Protocol((Dose("sev_naive", "2.4e10 particle", "iv", "daily", count=3,
+                                       start=3),), name="fractionated sEV"),
+    "infusion": Protocol((Dose("sev_naive", "5e10 particle", "intrathecal", "infusion",
+                               duration=2.5, start=3),), name="infusion"),
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "protocol" in metafunc.fixturenames:
+        metafunc.parametrize("protocol", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
 
 
 def pytest_collection_modifyitems(items):

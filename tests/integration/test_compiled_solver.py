@@ -9,19 +9,10 @@ import cordsim
 from cordsim.therapy import Dose, Protocol
 
 TIGHT = {"rtol": 1e-8, "atol": 1e-12}
-PROTOCOLS = {
-    "natural history": Protocol(),
-    "IV MSC": Protocol((Dose("msc", "1e6 cell", "iv", start=3),), name="IV MSC"),
-    "fractionated sEV": Protocol((Dose("sev_naive", "2.4e10 particle", "iv", "daily", count=3,
-                                       start=3),), name="fractionated sEV"),
-    "infusion": Protocol((Dose("sev_naive", "5e10 particle", "intrathecal", "infusion",
-                               duration=2.5, start=3),), name="infusion"),
-}
 
 
-@pytest.mark.parametrize("name", PROTOCOLS)
-def test_compiled_matches_lsoda(name):
-    runs = {method: cordsim.Simulation(injury="moderate", protocol=PROTOCOLS[name],
+def test_compiled_matches_lsoda(protocol):
+    runs = {method: cordsim.Simulation(injury="moderate", protocol=protocol,
                                        solver=cordsim.Solver(method=method, **TIGHT)).run(70)
             for method in ("LSODA", "compiled")}
     ref, res = runs["LSODA"], runs["compiled"]

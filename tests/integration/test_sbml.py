@@ -13,20 +13,11 @@ roadrunner = pytest.importorskip("roadrunner")
 from cordsim.sbml import check_sbml, export_sbml  # noqa: E402
 
 TIGHT = cordsim.Solver(rtol=1e-10, atol=1e-12)  # particle tails span 1e-16..1e10
-PROTOCOLS = {
-    "natural history": Protocol(),
-    "IV MSC": Protocol((Dose("msc", "1e6 cell", "iv", start=3),), name="IV MSC"),
-    "fractionated sEV": Protocol((Dose("sev_naive", "2.4e10 particle", "iv", "daily", count=3,
-                                       start=3),), name="fractionated sEV"),
-    "infusion": Protocol((Dose("sev_naive", "5e10 particle", "intrathecal", "infusion",
-                               duration=2.5, start=3),), name="infusion"),
-}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PROTOCOLS)
-def test_roadrunner_reproduces_cordsim(name):
-    sim = cordsim.Simulation(injury="moderate", protocol=PROTOCOLS[name], solver=TIGHT)
+def test_roadrunner_reproduces_cordsim(protocol):
+    sim = cordsim.Simulation(injury="moderate", protocol=protocol, solver=TIGHT)
     text = export_sbml(sim)
     assert check_sbml(text) == []
     rr = roadrunner.RoadRunner(text)
@@ -44,7 +35,8 @@ def test_roadrunner_reproduces_cordsim(name):
 
 
 def test_export_carries_units_sources_and_events(tmp_path):
-    sim = cordsim.Simulation(protocol=PROTOCOLS["fractionated sEV"])
+    doses = Dose("sev_naive", "2.4e10 particle", "iv", "daily", count=3, start=3)
+    sim = cordsim.Simulation(protocol=Protocol((doses,), name="fractionated sEV"))
     doc = libsbml.readSBMLFromString(export_sbml(sim))
     m = doc.getModel()
     assert doc.getLevel() == 3
