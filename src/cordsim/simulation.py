@@ -144,7 +144,7 @@ class Simulation:
         """The protocol as segments between dose times: boundaries ``cuts``, the state jump
         at each cut (boluses; the last row: at the end time) and each segment's parameters
         (infusions)."""
-        boluses, infusions = self._schedule()
+        boluses, infusions = self._schedule
         cuts = np.array(sorted({0.0, end, *(t for t, _, _ in boluses if t < end),
                                 *(t for a, b, _, _ in infusions for t in (a, b) if t < end)}))
         jumps = np.zeros((len(cuts), len(self.model.state_names)))
@@ -177,7 +177,7 @@ class Simulation:
     def _param_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.model.param_names)}
 
-    @cache  # noqa: B019 - one schedule per Simulation; the protocol is immutable
+    @cached_property
     def _schedule(self) -> tuple[list[tuple[float, tuple[str, ...], float]],
                                  list[tuple[float, float, str, float]]]:
         """Boluses as (day, states, amount) and infusions as (start, end, parameter, rate)."""
