@@ -201,11 +201,10 @@ def _add_dose_events(m: Any, sim: Simulation) -> None:
 
 
 def absolute_tolerances(sim: Simulation) -> dict[str, float]:
-    """Each state's absolute tolerance as cordsim integrates it (``Solver.atol`` times the
-    state's typical scale), for a simulator of the exported file, e.g. libRoadRunner's
+    """Each state's absolute tolerance as cordsim integrates it (``Simulation.state_atol``),
+    for a simulator of the exported file, e.g. libRoadRunner's
     ``integrator.setIndividualTolerance(state, value)``."""
-    return dict(zip(sim.model.state_names, (sim.solver.atol * sim.model.state_scales).tolist(),
-                    strict=True))
+    return dict(zip(sim.model.state_names, sim.state_atol.tolist(), strict=True))
 
 
 def check_sbml(text: str) -> list[str]:

@@ -98,7 +98,7 @@ class Simulation:
         y0 = self.compiled.initial(p0)
         if self.solver.method == "compiled":
             sol = integrate_protocol(self.model, y0, cuts, jumps[:-1], params, t_eval,
-                                     self.solver, self._atol)
+                                     self.solver, self.state_atol)
             seg = np.searchsorted(cuts, sol.t, side="right") - 1
             t_all, y_all, p_all = sol.t, sol.y, params[np.minimum(seg, len(cuts) - 2)].T
         else:
@@ -129,7 +129,7 @@ class Simulation:
             last = s == len(cuts) - 2
             grid = t_eval[(t_eval >= a) & ((t_eval <= b) if last else (t_eval < b))]
             seg_eval = np.unique(np.concatenate([[a], grid, [b]]))
-            sol = integrate(self.compiled, y, params[s], seg_eval, self.solver, self._atol)
+            sol = integrate(self.compiled, y, params[s], seg_eval, self.solver, self.state_atol)
             keep = np.isin(sol.t, grid)
             ts.append(sol.t[keep])
             ys.append(sol.y[:, keep])
@@ -169,8 +169,9 @@ class Simulation:
         return cached[1]
 
     @property
-    def _atol(self) -> np.ndarray:
-        """Absolute tolerance of each state: ``solver.atol`` times its typical scale."""
+    def state_atol(self) -> np.ndarray:
+        """Absolute tolerance of each state (model order): ``solver.atol`` times the state's
+        typical scale (``Model.state_scales``)."""
         return self.solver.atol * self.model.state_scales
 
     @cached_property

@@ -143,8 +143,9 @@ def compile_kernel(model: Model) -> Kernel:
     """The model's protocol integrator: the BDF kernel (``bdf_kernel.py``) compiled by numba
     together with the model's right-hand side, Jacobian and generated sparse LU (cached on
     disk)."""
-    if model.structure_hash in _KERNELS:
-        return _KERNELS[model.structure_hash]
+    key = (model.structure_hash, tuple(model.state_scales))  # the scales shape the LU
+    if key in _KERNELS:
+        return _KERNELS[key]
     import hashlib
 
     from cordsim.core import sparse_lu
@@ -160,22 +161,20 @@ def compile_kernel(model: Model) -> Kernel:
             f"# --- bdf_kernel.py ---\n{template}")
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     module = _load_module(f"cordsim_kernel_{digest}", text)
-    kernel = Kernel(module.solve_protocol, perm, int(module.LU_NNZ))
-    _KERNELS[model.structure_hash] = kernel
+    kernel = Kernel(module.solve_protocol, perm)
+    _KERNELS[key] = kernel
     return kernel
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """A model's compiled protocol integrator, the order its LU eliminates states in, and
-    the number of non-zeros of its sparse factors."""
+    """A model's compiled protocol integrator and the order its LU eliminates states in."""
 
     solve_protocol: Callable
     perm: np.ndarray
-    lu_nnz: int
 
 
-_KERNELS: dict[str, Kernel] = {}
+_KERNELS: dict[tuple, Kernel] = {}
 
 
 def _load_module(name: str, text: str) -> object:
