@@ -1,27 +1,59 @@
-"""Compiled BDF integrator of a whole protocol: the kernel of the ``"compiled"`` solver.
-
-This file is not used as a module: :func:`cordsim.core.codegen.compile_kernel` appends its
-text to a model's generated source (``rhs(t, y, p)``, ``jac(t, y, p)`` and the sparse LU
-of ``sparse_lu.py``) and numba compiles them together, so the integrator calls the model
-directly, with no Python between steps, and caches the machine code on disk.
+"""Compiled BDF integrator of a whole protocol: cordsim's default engine, for any ODE system.
 
 The method is SciPy's ``BDF`` (variable order 1-5, numerical differentiation formulas with
 quasi-constant step size; Shampine & Reichelt 1997, the MATLAB ode15s scheme) with the
 iteration-matrix economy of LSODE (Hindmarsh 1983): the Jacobian and the LU factors of
 ``I - c J`` are kept across steps and step-size changes and are renewed only when ``c`` has
 moved by more than 30 %, after 20 steps, or when the Newton iteration fails; a stale ``c`` is
-compensated by LSODE's factor ``2 / (1 + c / c_lu)`` on each correction.
+compensated by LSODE's factor ``2 / (1 + c / c_lu)`` on each correction. Failures are handled
+as CVODE does (Hindmarsh et al. 2005): a step whose Newton iteration fails is retried with a
+quarter of the step, at most ``MAX_CONV_FAILS`` times; after repeated error-test failures the
+order drops (to 1 after ``ERR_FAILS_TO_ORDER_1``) and the step shrinks by at least 5x, at most
+``MAX_ERR_FAILS`` times; the step never exceeds ``max_step``; a non-finite Jacobian is
+reported as such.
+
+The problem comes as numba first-class functions (compiled once, cached on disk, for every
+model: the problem is an argument, not part of the compiled code)::
+
+    rhs(t, y, p) -> dy/dt                  float64[::1](float64, float64[::1], float64[::1])
+    jac(t, y, p) -> d(dy/dt)/dy            float64[:, ::1](float64, float64[::1], float64[::1])
+    lu_assemble(J, c, a)                   a <- the sparse matrix I - c J (model's own layout)
+    lu_factor(a) -> ok                     False asks for the dense LU with row exchanges
+    lu_solve(a, b)                         b <- (I - c J)^-1 b
+
+:func:`solve` wraps it for plain problems (dense LU); cordsim's models add a generated
+sparse LU (:mod:`cordsim.numerics.sparse_lu`).
 
 A protocol is a sequence of segments ``[cuts[s], cuts[s + 1])``: at each segment start the
 states jump by ``jumps[s]`` (a bolus), then the model runs with parameters ``params[s]`` (an
 infusion changes them). Output times ``t_eval`` are filled in ``out`` from the dense output;
 a time equal to a cut gets the state after that cut's jump.
+
+Examples
+--------
+>>> import numba, numpy as np
+>>> @numba.njit(RHS_SIGNATURE)
+... def decay(t, y, p):
+...     return -p[0] * y
+>>> @numba.njit(JAC_SIGNATURE)
+... def decay_jac(t, y, p):
+...     return -p[0] * np.eye(1)
+>>> res = solve(decay, decay_jac, np.array([1.0]), np.array([0.0, 1.0]), p=np.array([2.0]))
+>>> res.status, abs(float(res.y[0, -1]) - float(np.exp(-2.0))) < 1e-6
+('ok', True)
 """
 
+from __future__ import annotations
+
 import math
+from dataclasses import dataclass
+from functools import cache
 
 import numba
 import numpy as np
+from numba import types
+
+from cordsim.numerics.sparse_lu import PIVOT_THRESHOLD
 
 MAX_ORDER = 5
 NEWTON_MAXITER = 4
@@ -29,6 +61,12 @@ MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
 CC_MAX = 0.3  # renew the iteration matrix when c / c_lu leaves [0.7, 1.3] (LSODE's CCMAX)
 MAX_STEPS_PER_JAC = 20  # LSODE's MSBP
+CONV_FAIL_FACTOR = 0.25  # CVODE's ETACF: step reduction after a Newton failure
+MAX_CONV_FAILS = 10  # CVODE's MXNCF: Newton failures allowed on one step
+MAX_ERR_FAILS = 10  # error-test failures allowed on one step (CVODE's MXNEF is 7)
+ERR_FAILS_TO_ORDER_1 = 3  # CVODE's MXNEF1: after this many, restart at order 1
+ERR_FAIL_MAX_FACTOR = 0.2  # after the first error-test failure, shrink by >= 5x (ETAMXF)
+ERR_FAIL_ORDER_1_FACTOR = 0.1  # step reduction when dropping to order 1 (ETAMIN)
 
 # NDF coefficients (SciPy's BDF): kappa, gamma_k = sum 1/j, alpha = (1 - kappa) gamma.
 KAPPA = np.array([0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0])
@@ -36,10 +74,38 @@ GAMMA = np.concatenate((np.zeros(1), np.cumsum(1.0 / np.arange(1, MAX_ORDER + 1)
 ALPHA = (1.0 - KAPPA) * GAMMA
 ERROR_CONST = KAPPA * GAMMA + 1.0 / np.arange(1, MAX_ORDER + 2)
 
-OK, TOO_SMALL_STEP, TOO_MANY_STEPS, NON_FINITE = 0, 1, 2, 3
+# Status codes returned by solve_protocol.
+OK, TOO_SMALL_STEP, TOO_MANY_STEPS, NON_FINITE, CONV_FAILURES, ERR_FAILURES, \
+    NON_FINITE_JACOBIAN = 0, 1, 2, 3, 4, 5, 6
+STATUS_MESSAGES = {
+    OK: "ok",
+    TOO_SMALL_STEP: "step size became too small",
+    TOO_MANY_STEPS: "more than max_steps step attempts",
+    NON_FINITE: "non-finite (or overflowing) state values or derivatives",
+    CONV_FAILURES: f"the Newton iteration failed {MAX_CONV_FAILS} times on one step",
+    ERR_FAILURES: f"the error test failed {MAX_ERR_FAILS} times on one step",
+    NON_FINITE_JACOBIAN: "non-finite Jacobian",
+}
+# stats entries
+N_RHS, N_JAC, N_LU, N_STEPS, N_DENSE_LU, N_CONV_FAILS, N_ERR_FAILS, BAD_INDEX = range(8)
+
+_f8 = types.float64
+_vec = types.float64[::1]
+RHS_SIGNATURE = _vec(_f8, _vec, _vec)
+JAC_SIGNATURE = types.float64[:, ::1](_f8, _vec, _vec)
+LU_ASSEMBLE_SIGNATURE = types.none(types.float64[:, ::1], _f8, _vec)
+LU_FACTOR_SIGNATURE = types.boolean(_vec)
+LU_SOLVE_SIGNATURE = types.none(_vec, _vec)
+_int_vec = types.int64[::1]
+_SOLVE_SIGNATURE = types.Tuple((types.int64, types.int64, _f8, _int_vec))(
+    types.FunctionType(RHS_SIGNATURE), types.FunctionType(JAC_SIGNATURE),
+    types.FunctionType(LU_ASSEMBLE_SIGNATURE), types.FunctionType(LU_FACTOR_SIGNATURE),
+    types.FunctionType(LU_SOLVE_SIGNATURE), types.int64, _int_vec,
+    _vec, _vec, types.float64[:, ::1], types.float64[:, ::1], _vec, _f8, _vec,
+    types.int64, _f8, types.float64[:, ::1])
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _rms(x, scale):
     s = 0.0
     for i in range(x.size):
@@ -48,14 +114,14 @@ def _rms(x, scale):
     return math.sqrt(s / x.size)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _lu_factor(a, piv):
     """In-place LU with threshold partial pivoting (rows swapped whole, as LAPACK's getrf).
 
     The fallback when the sparse LU refuses a pivot. The diagonal pivot is kept while it is
-    at least ``PIVOT_THRESHOLD`` (sparse_lu.py) times the largest in its column, so the
-    fill-reducing order of the rows survives. Rows whose multiplier is zero are skipped.
-    Returns False for a singular matrix.
+    at least ``PIVOT_THRESHOLD`` times the largest in its column, so the fill-reducing order
+    of the rows survives. Rows whose multiplier is zero are skipped. Returns False for a
+    singular matrix.
     """
     n = a.shape[0]
     for k in range(n):
@@ -65,9 +131,9 @@ def _lu_factor(a, piv):
             if abs(a[i, k]) > big:
                 big = abs(a[i, k])
                 p = i
-        if big == 0.0:
+        if not big > 0.0:  # zero or NaN
             return False
-        if abs(a[k, k]) >= PIVOT_THRESHOLD * big:  # noqa: F821 - from sparse_lu.py
+        if abs(a[k, k]) >= PIVOT_THRESHOLD * big:
             p = k
         piv[k] = p
         if p != k:
@@ -86,7 +152,7 @@ def _lu_factor(a, piv):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _lu_compress(a, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag):
     """Store the non-zeros of L (strictly lower) and U (strictly upper) row by row, and
     1 / diag(U), so the solves touch only the non-zeros."""
@@ -110,9 +176,9 @@ def _lu_compress(a, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag):
     u_ptr[n] = nu
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(fastmath={"reassoc", "contract"})
 def _lu_solve(perm, piv, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag, b, work):
-    """Solve ``(I - c J) x = b`` in place with the factors of the permuted matrix."""
+    """Solve ``(I - c J) x = b`` in place with the dense factors of the permuted matrix."""
     n = b.size
     for i in range(n):
         work[i] = b[perm[i]]
@@ -136,7 +202,7 @@ def _lu_solve(perm, piv, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag, b, wo
         b[perm[i]] = work[i]
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _compute_r(order, factor, r):
     """SciPy's ``compute_R`` into ``r[:order + 1, :order + 1]``."""
     for j in range(order + 1):
@@ -147,7 +213,7 @@ def _compute_r(order, factor, r):
             r[i, j] = r[i - 1, j] * (i - 1 - factor * j) / i
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _change_d(d_arr, order, factor, rw, old):
     """Rescale the difference array to a step size ``factor`` times the current one.
 
@@ -174,7 +240,7 @@ def _change_d(d_arr, order, factor, rw, old):
             d_arr[i, k] = acc
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _interpolate(d_arr, order, t_new, h, t, out):
     """Dense output at ``t`` of the step that ended at ``t_new`` with size ``h``."""
     out[:] = d_arr[0]
@@ -185,19 +251,29 @@ def _interpolate(d_arr, order, t_new, h, t, out):
             out[k] += d_arr[j + 1, k] * prod
 
 
-@numba.njit(cache=True)
-def _initial_step(t0, y0, f0, p, span, rtol, atol, stats):
+@numba.njit
+def _initial_step(rhs, t0, y0, f0, p, span, rtol, atol, stats):
     """Hairer, Norsett & Wanner's starting step (SciPy's ``select_initial_step``, order 1);
     NaN when the state or its derivative is not finite."""
     scale = atol + np.abs(y0) * rtol
     d0 = _rms(y0, scale)
     d1 = _rms(f0, scale)
-    if not (math.isfinite(d0) and math.isfinite(d1)):
+    if not (math.isfinite(d0) and math.isfinite(d1)):  # overflow: name the largest term
+        worst = 0.0
+        for i in range(y0.size):
+            v = max(abs(y0[i]), abs(f0[i])) / scale[i]
+            if not v <= worst:
+                worst = v
+                stats[BAD_INDEX] = i
         return np.nan
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     h0 = max(min(h0, span), 1e-300)
-    f1 = rhs(t0 + h0, y0 + h0 * f0, p)  # noqa: F821 - defined by the generated model module
-    stats[0] += 1
+    f1 = rhs(t0 + h0, y0 + h0 * f0, p)
+    stats[N_RHS] += 1
+    for i in range(f1.size):
+        if not math.isfinite(f1[i]):
+            stats[BAD_INDEX] = i
+            return np.nan
     d2 = _rms(f1 - f0, scale) / h0
     if d1 <= 1e-15 and d2 <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
@@ -206,26 +282,29 @@ def _initial_step(t0, y0, f0, p, span, rtol, atol, stats):
     return min(100 * h0, h1, span)
 
 
-@numba.njit(cache=True)
-def _newton(t_new, y_pred, p, c, c_lu, psi, sparse, a_sp, factors, scale, tol, y_new, d, dy,
-            work, stats):
+@numba.njit
+def _newton(rhs, lu_solve, t_new, y_pred, p, c, c_lu, psi, sparse, a_sp, factors, scale, tol,
+            y_new, d, dy, work, stats):
     """Solve the NDF corrector; ``(converged, iterations)``. ``d`` gets the correction."""
     gain = 2.0 / (1.0 + c / c_lu)  # LSODE's compensation for a matrix made with c_lu
     y_new[:] = y_pred
     d[:] = 0.0
     dy_norm_old = -1.0
     for k in range(NEWTON_MAXITER):
-        f = rhs(t_new, y_new, p)  # noqa: F821
-        stats[0] += 1
+        f = rhs(t_new, y_new, p)
+        stats[N_RHS] += 1
         for i in range(y_new.size):
             if not math.isfinite(f[i]):
+                stats[BAD_INDEX] = i  # remembered: a failure after this names the state
                 return False, k + 1
             dy[i] = gain * (c * f[i] - psi[i] - d[i])
         if sparse:
-            sparse_solve(a_sp, dy)  # noqa: F821 - generated by sparse_lu.py
+            lu_solve(a_sp, dy)
         else:
             _lu_solve(*factors, dy, work)
         dy_norm = _rms(dy, scale)
+        if not math.isfinite(dy_norm):
+            return False, k + 1
         rate = dy_norm / dy_norm_old if dy_norm_old > 0 else -1.0
         if rate >= 0 and (rate >= 1
                           or rate ** (NEWTON_MAXITER - k) / (1 - rate) * dy_norm > tol):
@@ -238,22 +317,34 @@ def _newton(t_new, y_pred, p, c, c_lu, psi, sparse, a_sp, factors, scale, tol, y
     return False, NEWTON_MAXITER
 
 
-@numba.njit(cache=True)
-def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm, out):
+@numba.njit
+def _first_non_finite_row(mat):
+    """Index of the first row of ``mat`` with a non-finite entry, or -1."""
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            if not math.isfinite(mat[i, j]):
+                return i
+    return -1
+
+
+def _solve_protocol(rhs, jac, lu_assemble, lu_factor, lu_solve, lu_size, perm, y0, cuts, jumps,
+                    params, t_eval, rtol, atol, max_steps, max_step, out):
     """Integrate every segment; fill ``out`` (times x states) at ``t_eval``.
 
     ``atol``: absolute tolerance of each state. ``perm``: the order in which states are
-    eliminated when a matrix needs row exchanges (the sparse LU's order). Returns
-    ``(status, filled, t_reached, stats)``: status 0 ok, 1 step size too small, 2 more than
-    ``max_steps`` step attempts, 3 non-finite state or derivative at a segment start; the
-    first ``filled`` output rows are valid; ``stats`` counts
-    right-hand side and Jacobian evaluations, LU factorizations, steps, and the
-    factorizations that needed row exchanges.
+    eliminated when a matrix needs row exchanges (the sparse LU's order, or the identity).
+    ``lu_size``: length of the sparse LU's work array. Returns
+    ``(status, filled, t_reached, stats)``: status as in ``STATUS_MESSAGES``; the first
+    ``filled`` output rows are valid; ``stats`` counts right-hand side and Jacobian
+    evaluations, LU factorizations, steps, dense (row-exchange) factorizations, Newton and
+    error-test failures, and holds the first state whose derivative is not finite
+    (``BAD_INDEX``, -1 if none).
     """
     n = y0.size
     y = y0.copy()
-    stats = np.zeros(5, dtype=np.int64)
-    a_sp = np.zeros(LU_NNZ)  # noqa: F821 - generated by sparse_lu.py
+    stats = np.zeros(8, dtype=np.int64)
+    stats[BAD_INDEX] = -1
+    a_sp = np.zeros(max(lu_size, 1))
     sparse = False
     d_arr = np.zeros((MAX_ORDER + 3, n))
     lu = np.empty((n, n))
@@ -290,9 +381,13 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
             k_out += 1
         # (Re)start at order 1, as after any discontinuity.
         t = a
-        f = rhs(t, y, p)  # noqa: F821
-        stats[0] += 1
-        h_abs = _initial_step(t, y, f, p, b - a, rtol, atol, stats)
+        f = rhs(t, y, p)
+        stats[N_RHS] += 1
+        for i in range(n):
+            if not (math.isfinite(f[i]) and math.isfinite(y[i])):
+                stats[BAD_INDEX] = i
+                return NON_FINITE, k_out, t, stats
+        h_abs = min(_initial_step(rhs, t, y, f, p, b - a, rtol, atol, stats), max_step)
         if not (h_abs > 0.0 and math.isfinite(h_abs)):
             return NON_FINITE, k_out, t, stats
         d_arr[:] = 0.0
@@ -300,8 +395,12 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
         d_arr[1] = f * h_abs
         order = 1
         n_equal = 0
-        jac_mat = jac(t, y, p)  # noqa: F821
-        stats[1] += 1
+        jac_mat = jac(t, y, p)
+        stats[N_JAC] += 1
+        bad = _first_non_finite_row(jac_mat)
+        if bad >= 0:
+            stats[BAD_INDEX] = bad
+            return NON_FINITE_JACOBIAN, k_out, t, stats
         jac_fresh = True  # evaluated at the current point
         lu_ok = False
         c_lu = 0.0
@@ -312,6 +411,8 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                 _change_d(d_arr, order, min_step / h_abs, rw, old)
                 h_abs = min_step
                 n_equal = 0
+            conv_fails = 0
+            err_fails = 0
             while True:  # attempt steps until one is accepted
                 if not h_abs >= min_step:
                     return TOO_SMALL_STEP, k_out, t, stats
@@ -342,12 +443,16 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                     if (not lu_ok or abs(c / c_lu - 1.0) > CC_MAX
                             or since_jac >= MAX_STEPS_PER_JAC):
                         if not jac_fresh:
-                            jac_mat = jac(t_new, y_pred, p)  # noqa: F821
-                            stats[1] += 1
+                            jac_mat = jac(t_new, y_pred, p)
+                            stats[N_JAC] += 1
                             jac_fresh = True
+                            bad = _first_non_finite_row(jac_mat)
+                            if bad >= 0:
+                                stats[BAD_INDEX] = bad
+                                return NON_FINITE_JACOBIAN, k_out, t, stats
                         since_jac = 0
-                        sparse_assemble(jac_mat, c, a_sp)  # noqa: F821
-                        sparse = sparse_lu(a_sp)  # noqa: F821
+                        lu_assemble(jac_mat, c, a_sp)
+                        sparse = lu_factor(a_sp)
                         lu_ok = sparse
                         if not sparse:  # a small pivot: factor with row exchanges
                             for i in range(n):
@@ -358,21 +463,24 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                             if lu_ok:
                                 _lu_compress(lu, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val,
                                              u_diag)
-                            stats[4] += 1
-                        stats[2] += 1
+                            stats[N_DENSE_LU] += 1
+                        stats[N_LU] += 1
                         c_lu = c
                     if lu_ok:
                         factors = (perm, piv, l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_diag)
-                        converged, n_iter = _newton(t_new, y_pred, p, c, c_lu, psi, sparse, a_sp,
-                                                    factors,
-                                                    scale, newton_tol, y_new, d, dy, work,
-                                                    stats)
+                        converged, n_iter = _newton(rhs, lu_solve, t_new, y_pred, p, c, c_lu,
+                                                    psi, sparse, a_sp, factors, scale,
+                                                    newton_tol, y_new, d, dy, work, stats)
                     if converged or (jac_fresh and c_lu == c):
                         break
                     lu_ok = False  # the matrix was stale: renew it and try again
                 if not converged:
-                    _change_d(d_arr, order, 0.5, rw, old)
-                    h_abs *= 0.5
+                    conv_fails += 1
+                    stats[N_CONV_FAILS] += 1
+                    if conv_fails >= MAX_CONV_FAILS:
+                        return CONV_FAILURES, k_out, t, stats
+                    _change_d(d_arr, order, CONV_FAIL_FACTOR, rw, old)
+                    h_abs *= CONV_FAIL_FACTOR
                     n_equal = 0
                     lu_ok = False
                     continue
@@ -381,15 +489,28 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                     scale[i] = atol[i] + rtol * abs(y_new[i])
                     dy[i] = ERROR_CONST[order] * d[i]
                 error_norm = _rms(dy, scale)
-                if error_norm > 1:
-                    factor = max(MIN_FACTOR, safety * error_norm ** (-1.0 / (order + 1)))
+                if not error_norm <= 1:  # (NaN fails the test too)
+                    err_fails += 1
+                    stats[N_ERR_FAILS] += 1
+                    if err_fails >= MAX_ERR_FAILS:
+                        return ERR_FAILURES, k_out, t, stats
+                    if math.isfinite(error_norm):
+                        factor = max(MIN_FACTOR, safety * error_norm ** (-1.0 / (order + 1)))
+                    else:
+                        factor = MIN_FACTOR
+                    if err_fails >= 2:  # repeated failures: shrink by at least 5x
+                        factor = min(factor, ERR_FAIL_MAX_FACTOR)
+                    if err_fails >= ERR_FAILS_TO_ORDER_1 and order > 1:
+                        # the history is no longer trusted: restart at order 1
+                        order = 1
+                        factor = ERR_FAIL_ORDER_1_FACTOR
                     _change_d(d_arr, order, factor, rw, old)
                     h_abs *= factor
                     n_equal = 0
                     continue
                 break
             # Accepted: update the differences, emit outputs, maybe change order and step.
-            stats[3] += 1
+            stats[N_STEPS] += 1
             since_jac += 1
             jac_fresh = False
             n_equal += 1
@@ -406,6 +527,10 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                 else:
                     _interpolate(d_arr, order, t, t - t_old, t_eval[k_out], out[k_out])
                 k_out += 1
+            if h_abs > max_step:  # (reached only when max_step shrank below the step)
+                _change_d(d_arr, order, max_step / h_abs, rw, old)
+                h_abs = max_step
+                n_equal = 0
             if n_equal < order + 1:
                 continue
             err_m = np.inf
@@ -424,8 +549,107 @@ def solve_protocol(y0, cuts, jumps, params, t_eval, rtol, atol, max_steps, perm,
                 if fac > best:
                     best, delta = fac, k - 1
             order += delta
-            factor = min(MAX_FACTOR, safety * best)
+            factor = min(MAX_FACTOR, safety * best, max_step / h_abs)
             _change_d(d_arr, order, factor, rw, old)
             h_abs *= factor
             n_equal = 0
     return OK, k_out, t, stats
+
+
+@cache
+def kernel():
+    """The compiled integrator (numba compiles it once per machine and caches it on disk;
+    the cached code is checked against its hash before it runs)."""
+    from cordsim.numerics.cache import compile_checked
+
+    dispatcher = numba.njit(cache=True)(_solve_protocol)
+    compile_checked([(dispatcher, _SOLVE_SIGNATURE)])
+    return dispatcher
+
+
+def _no_sparse_assemble(jac, c, a):  # pragma: no cover - compiled
+    return None
+
+
+def _no_sparse_factor(a):  # pragma: no cover - compiled
+    return False
+
+
+def _no_sparse_solve(a, b):  # pragma: no cover - compiled
+    return None
+
+
+@cache
+def dense_lu(n: int) -> tuple:
+    """The ``lu`` argument of :func:`solve` for a plain problem of ``n`` states: sparse-LU
+    stubs that refuse every factorization, so the kernel uses its dense LU."""
+    from cordsim.numerics.cache import compile_checked
+
+    stubs = [(numba.njit(cache=True)(f), sig) for f, sig in (
+        (_no_sparse_assemble, LU_ASSEMBLE_SIGNATURE), (_no_sparse_factor, LU_FACTOR_SIGNATURE),
+        (_no_sparse_solve, LU_SOLVE_SIGNATURE))]
+    compile_checked(stubs)
+    return (*(d for d, _ in stubs), 1, np.arange(n, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class BDFResult:
+    """Output of :func:`solve`: times reached, states (states x times), status, counters."""
+
+    t: np.ndarray
+    y: np.ndarray
+    status: str
+    code: int
+    stats: dict[str, int]
+    bad_index: int = -1
+
+    @property
+    def success(self) -> bool:
+        """True if every output time was reached."""
+        return self.code == OK
+
+
+def stats_dict(stats: np.ndarray) -> dict[str, int]:
+    """The kernel's counters by name."""
+    names = ("rhs", "jac", "lu", "steps", "dense_lu", "conv_fails", "err_fails")
+    return {name: int(stats[i]) for i, name in enumerate(names)}
+
+
+def solve(rhs, jac, y0, t_eval, *, p=None, rtol=1e-6, atol=1e-9, cuts=None, jumps=None,
+          params=None, max_steps=500_000, max_step=np.inf, lu=None) -> BDFResult:
+    """Integrate ``dy/dt = rhs(t, y, p)`` from ``t_eval[0]`` with the compiled BDF kernel.
+
+    ``rhs`` and ``jac`` are numba functions compiled with :data:`RHS_SIGNATURE` and
+    :data:`JAC_SIGNATURE`. ``atol`` is a number or one value per state. Without ``cuts`` the
+    protocol is one segment from ``t_eval[0]`` to ``t_eval[-1]`` with parameters ``p``;
+    with them, ``jumps`` (segments + 1 rows, the last at the end time) and ``params`` (one
+    row per segment) as in the module docstring. ``lu``: ``(assemble, factor, solve, size,
+    perm)`` of a generated sparse LU (default: the dense LU only).
+    """
+    y0 = np.ascontiguousarray(y0, dtype=float)
+    t_eval = np.ascontiguousarray(t_eval, dtype=float)
+    n = y0.size
+    if cuts is None:
+        cuts = np.array([t_eval[0], t_eval[-1]])
+        p = np.zeros(0) if p is None else np.ascontiguousarray(p, dtype=float)
+        params = p[None, :].copy()
+        jumps = np.zeros((2, n))
+    cuts = np.ascontiguousarray(cuts, dtype=float)
+    jumps = np.ascontiguousarray(jumps, dtype=float)
+    params = np.ascontiguousarray(params, dtype=float)
+    atol_vec = np.array(np.broadcast_to(np.asarray(atol, dtype=float), (n,)))
+    if lu is None:
+        lu = dense_lu(n)
+    assemble, factor, lu_solve, size, perm = lu
+    out = np.empty((t_eval.size, n))
+    with np.errstate(all="ignore"):
+        code, filled, _, stats = kernel()(
+            rhs, jac, assemble, factor, lu_solve, int(size), np.asarray(perm, dtype=np.int64),
+            y0, cuts, jumps[:-1], params, t_eval, float(rtol), atol_vec, int(max_steps),
+            float(max_step), out)
+    y = out[:filled].T.copy()
+    if code == OK:
+        y[:, -1] += jumps[-1]  # boluses at the end time show in the last output
+    message = STATUS_MESSAGES.get(int(code), f"status {code}")
+    return BDFResult(t=t_eval[:filled], y=y, status=message, code=int(code),
+                     stats=stats_dict(stats), bad_index=int(stats[BAD_INDEX]))

@@ -1,23 +1,24 @@
 """ODE solver settings and integration: the compiled BDF kernel (default) or SciPy.
 
 Every method gets the analytic Jacobian. ``"compiled"`` runs a whole protocol in one call
-of a BDF integrator compiled by numba together with the model (``core/bdf_kernel.py``);
-SciPy's LSODA, BDF and Radau (``solve_ivp``) remain as references. The choice was measured
-by ``benchmarks/single_trajectory.py`` and ``benchmarks/cohort.py``.
+of cordsim's BDF integrator (:mod:`cordsim.numerics.bdf`) on the model's numba-compiled
+functions; SciPy's LSODA, BDF and Radau (``solve_ivp``) remain as references. The choice was
+measured by ``benchmarks/single_trajectory.py`` and ``benchmarks/cohort.py``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from cordsim.core.codegen import CompiledModel, compile_kernel
 from cordsim.core.model import Model
+from cordsim.errors import ScenarioError
+from cordsim.numerics.compile import CompiledModel
 
 METHODS = ("LSODA", "BDF", "Radau", "compiled")
-MAX_STEPS = 200_000  # step attempts per protocol, compiled kernel (~1,000 is typical)
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,24 @@ class Solver:
     # on disk), or SciPy's "LSODA", "BDF", "Radau"
     rtol: float = 1e-6
     atol: float = 1e-9
+    max_step: float = math.inf  # days
+    max_steps: int = 200_000  # step attempts per protocol, compiled kernel (~1,000 typical)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown solver method {self.method!r}; allowed: {METHODS}")
-        for name in ("rtol", "atol"):
+            raise ScenarioError(f"unknown solver method {self.method!r}; allowed: "
+                                f"{', '.join(METHODS)}")
+        for name in ("rtol", "atol", "max_step"):
             value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"solver {name} must be positive and finite, got {value}")
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not value > 0 or (name != "max_step" and not math.isfinite(value))):
+                raise ScenarioError(f"solver {name} must be a positive number, got {value!r}")
+        if not 1e-13 <= self.rtol <= 0.1:
+            raise ScenarioError(f"solver rtol must lie in [1e-13, 0.1], got {self.rtol!r}")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) \
+                or not 1 <= self.max_steps <= 10_000_000:
+            raise ScenarioError(f"solver max_steps must be an integer in [1, 1e7], got "
+                                f"{self.max_steps!r}")
 
     def as_dict(self) -> dict[str, object]:
         """Settings as a plain dict (recorded in results)."""
@@ -61,6 +72,7 @@ class Integration:
     message: str
     nfev: int
     nonfinite: tuple[int, ...] = ()
+    t_reached: float = float("nan")  # how far the solver got (the last output time if unknown)
 
 
 def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np.ndarray,
@@ -76,7 +88,8 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
 
     with np.errstate(all="ignore"):
         sol = solve_ivp(fun, (float(t_eval[0]), float(t_eval[-1])), y0, method=solver.method,
-                        t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=atol)
+                        t_eval=t_eval, jac=jac, rtol=solver.rtol, atol=atol,
+                        max_step=solver.max_step)
     t = np.asarray(sol.t, dtype=float)
     y = np.asarray(sol.y, dtype=float).reshape(len(y0), -1)
     finite = np.all(np.isfinite(y), axis=0)
@@ -91,32 +104,37 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
                        message="ok" if sol.success else str(sol.message))
 
 
-_KERNEL_STATUS = {1: "step size became too small", 2: f"more than {MAX_STEPS} step attempts",
-                  3: "non-finite state values"}
-
-
 def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
                        params: np.ndarray, t_eval: np.ndarray, solver: Solver,
                        atol: np.ndarray) -> Integration:
     """Run every segment of a protocol with the compiled BDF kernel (one call, no Python
-    between steps); on failure keep the output times reached. ``atol`` as in
-    :func:`integrate`."""
-    kernel = compile_kernel(model)
+    between steps); on failure keep the output times reached. ``jumps`` has one row per
+    segment (the state jump at its start); ``atol`` as in :func:`integrate`."""
+    from cordsim.numerics import bdf
+    from cordsim.numerics.compile import kernel_functions
+
+    f = kernel_functions(model)
     out = np.empty((len(t_eval), len(y0)))
     with np.errstate(all="ignore"):
-        status, filled, _, stats = kernel.solve_protocol(
+        code, filled, t_reached, stats = bdf.kernel()(
+            f.rhs, f.jac, f.lu_assemble, f.lu_factor, f.lu_solve, f.lu_size, f.perm,
             np.ascontiguousarray(y0, dtype=float), cuts, jumps, params, t_eval,
-            float(solver.rtol), atol, MAX_STEPS, kernel.perm, out)
+            float(solver.rtol), atol, int(solver.max_steps), float(solver.max_step), out)
     y = out[:filled].T
     finite = np.all(np.isfinite(y), axis=0)
-    if status == 0 and filled == len(t_eval) and np.all(finite):
-        return Integration(t=t_eval, y=y, success=True, nfev=int(stats[0]), message="ok")
+    if code == bdf.OK and filled == len(t_eval) and np.all(finite):
+        return Integration(t=t_eval, y=y, success=True, nfev=int(stats[bdf.N_RHS]),
+                           message="ok")
     first_bad = int(np.argmin(finite)) if not np.all(finite) else filled
-    bad = (np.flatnonzero(~np.isfinite(y[:, first_bad])) if first_bad < filled
-           else np.array([], dtype=int))
+    if first_bad < filled:
+        bad = tuple(int(i) for i in np.flatnonzero(~np.isfinite(y[:, first_bad])))
+        message = "non-finite state values"
+    else:
+        bad = (int(stats[bdf.BAD_INDEX]),) if stats[bdf.BAD_INDEX] >= 0 else ()
+        message = (bdf.STATUS_MESSAGES.get(int(code), f"status {code}") if code != bdf.OK
+                   else "not every output time was reached")
+        if code == bdf.TOO_MANY_STEPS:
+            message = f"more than {solver.max_steps} step attempts"
     return Integration(t=t_eval[:first_bad], y=y[:, :first_bad], success=False,
-                       nfev=int(stats[0]),
-                       message=_KERNEL_STATUS.get(int(status), "non-finite state values"
-                                                  if first_bad < filled else
-                                                  "not every output time was reached"),
-                       nonfinite=tuple(int(i) for i in bad))
+                       nfev=int(stats[bdf.N_RHS]), message=message, nonfinite=bad,
+                       t_reached=float(t_reached))

@@ -57,13 +57,11 @@ def fill_pattern(pattern: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 _LOOPS = """
-@numba.njit(cache=True)
 def sparse_assemble(jac, c, a):
     for q in range(LU_NNZ):
         a[q] = ASM_DIAG[q] - c * jac[ASM_ROW[q], ASM_COL[q]] * ASM_RATIO[q]
 
 
-@numba.njit(cache=True)
 def sparse_lu(a):
     for k in range(DIAG_POS.size):
         piv = a[DIAG_POS[k]]
@@ -91,8 +89,8 @@ def _array(name: str, values: list, dtype: str) -> str:
 
 
 def generate_source(pattern: np.ndarray, perm: np.ndarray, scales: np.ndarray) -> str:
-    """numba source of ``sparse_assemble(jac, c, a)``, ``sparse_lu(a) -> bool`` and
-    ``sparse_solve(a, b)`` (the module that includes it imports numba and numpy as np).
+    """Source of ``sparse_assemble(jac, c, a)``, ``sparse_lu(a) -> bool`` and
+    ``sparse_solve(a, b)`` for numba (the module that includes it imports numpy as np).
 
     ``a`` holds the non-zeros of the permuted matrix, then of its factors (L below the
     diagonal, U above, 1 / U's diagonal on it); ``b`` is solved in place, in model order.
@@ -133,7 +131,7 @@ def generate_source(pattern: np.ndarray, perm: np.ndarray, scales: np.ndarray) -
     def scaled(expr: str, factor: float) -> str:
         return expr if factor == 1.0 else f"{expr} * {float(factor)!r}"
 
-    src += ["@numba.njit(cache=True)", "def sparse_solve(a, b):"]
+    src += ["def sparse_solve(a, b):"]
     src += [f"    x{i} = {scaled(f'b[{perm[i]}]', 1.0 / scales[perm[i]])}" for i in range(n)]
     for i in range(n):  # forward: L has a unit diagonal
         terms = "".join(f" - a[{pos[(i, j)]}] * x{j}" for j in range(i) if fill[i, j])

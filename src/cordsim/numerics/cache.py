@@ -1,0 +1,162 @@
+"""The compile cache: generated sources and numba's machine code, checked before they run.
+
+Generated model code is written to ``$CORDSIM_CACHE_DIR`` (default ``~/.cache/cordsim``)
+with the SHA-256 of its text in its first line; numba caches the machine code it compiles
+(index ``.nbi`` and data ``.nbc`` files) and cordsim records their SHA-256 in a
+``cordsim-manifest.json`` beside them. Before anything read back from the cache runs, it is checked
+against its hash: a damaged file (truncated, overwritten, garbage) is deleted, regenerated
+or recompiled, and a warning says so. A cache that cannot be written only costs time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+class CacheWarning(UserWarning):
+    """A damaged cache file was found and rebuilt."""
+
+
+def cache_dir() -> Path:
+    """Folder of the compile cache: ``$CORDSIM_CACHE_DIR`` or ``~/.cache/cordsim``."""
+    env = os.environ.get("CORDSIM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "cordsim"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _report(message: str) -> None:
+    warnings.warn(f"cordsim: {message}", CacheWarning, stacklevel=3)
+
+
+def write_atomic(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` through a temporary file and a rename; False if the cache
+    is not writable."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                         suffix=".tmp") as fh:
+            fh.write(text)
+        os.replace(fh.name, path)
+        return True
+    except OSError:
+        return False
+
+
+def read_source(path: Path) -> str | None:
+    """The body of a generated source file if its hash line matches, else None (a damaged
+    file is reported and deleted)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        if path.exists():
+            _report(f"unreadable cache file {path}; regenerated")
+        return None
+    header, _, body = text.partition("\n")
+    if header == f"# sha256={_sha256(body.encode())}":
+        return body
+    _report(f"damaged cache file {path} (content does not match its hash); regenerated")
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    return None
+
+
+def write_source(path: Path, body: str) -> bool:
+    """Write generated source with its hash line (see :func:`read_source`)."""
+    return write_atomic(path, f"# sha256={_sha256(body.encode())}\n{body}")
+
+
+def source_module(name: str, body: str) -> Path:
+    """A generated module's file in the cache (verified or rewritten), for importing; a
+    temporary folder when the cache is not writable."""
+    path = cache_dir() / f"{name}.py"
+    if read_source(path) != body and not write_source(path, body):
+        path = Path(tempfile.mkdtemp(prefix="cordsim-")) / f"{name}.py"
+        write_source(path, body)
+    return path
+
+
+def import_module(name: str, path: Path) -> Any:
+    """Import a generated module from a file (numba's disk cache needs a real file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba's cache re-imports it by name
+    spec.loader.exec_module(module)
+    return module
+
+
+# ----------------------------------------------------------------- numba machine code
+_MANIFEST = "cordsim-manifest.json"  # beside numba's files, shared by whoever uses them
+
+
+def _numba_files(dispatcher: Any) -> list[Path]:
+    """The index and data files numba keeps for one compiled function."""
+    cache_file = dispatcher._cache._cache_file  # noqa: SLF001 - numba has no public API
+    index = Path(cache_file._index_path)  # noqa: SLF001
+    stem = index.name.removesuffix(".nbi")
+    return [index, *sorted(index.parent.glob(f"{stem}.*.nbc"))]
+
+
+def _manifest_path(dispatcher: Any) -> Path:
+    return _numba_files(dispatcher)[0].parent / _MANIFEST
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _purge(dispatcher: Any) -> None:
+    for path in _numba_files(dispatcher):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def compile_checked(dispatchers: list[tuple[Any, Any]]) -> None:
+    """Compile (or load from numba's cache) each ``(dispatcher, signature)``, after checking
+    its cached files against the manifest; a damaged cache is deleted and recompiled."""
+    for dispatcher, _ in dispatchers:
+        manifest = _read_manifest(_manifest_path(dispatcher))
+        files = [p for p in _numba_files(dispatcher) if p.exists()]
+        bad = [p for p in files if manifest.get(p.name) != _sha256(p.read_bytes())]
+        if bad:
+            if any(p.name in manifest for p in bad):
+                _report(f"damaged compiled-code cache ({', '.join(p.name for p in bad)}): "
+                        "deleted, recompiling")
+            _purge(dispatcher)  # (files no manifest vouches for are rebuilt silently)
+    for dispatcher, signature in dispatchers:
+        try:
+            dispatcher.compile(signature)
+        except Exception as exc:  # noqa: BLE001 - numba raises many types on a bad cache
+            _report(f"unreadable compiled-code cache ({type(exc).__name__}: {exc}): deleted, "
+                    "recompiling")
+            _purge(dispatcher)
+            dispatcher._cache.flush()  # noqa: SLF001
+            dispatcher.compile(signature)
+        dispatcher.disable_compile()
+    for dispatcher, _ in dispatchers:
+        path = _manifest_path(dispatcher)
+        manifest = _read_manifest(path)  # re-read: another process may have added entries
+        for p in _numba_files(dispatcher):
+            if p.exists():
+                manifest[p.name] = _sha256(p.read_bytes())
+        write_atomic(path, json.dumps(manifest, indent=0, sort_keys=True))

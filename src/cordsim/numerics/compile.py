@@ -1,0 +1,135 @@
+"""A model's numerical functions: generated once from sympy, cached, run by Python or numba.
+
+:func:`python_functions` executes the generated source (SciPy engines, outputs, initial
+values). :func:`kernel_functions` compiles the same right-hand side and Jacobian with numba,
+with the model's generated sparse LU (:mod:`cordsim.numerics.sparse_lu`), as the first-class
+functions the BDF integrator (:mod:`cordsim.numerics.bdf`) takes. Both are cached per model
+structure: in memory, and on disk in :func:`cordsim.numerics.cache.cache_dir` (sources with
+their hash, numba's machine code with a manifest of hashes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from cordsim.core.codegen import generate_source
+from cordsim.core.model import Model
+from cordsim.numerics import bdf, sparse_lu
+from cordsim.numerics.cache import (
+    cache_dir,
+    compile_checked,
+    import_module,
+    read_source,
+    source_module,
+    write_source,
+)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """Numerical functions of one model structure (plain Python over NumPy).
+
+    ``rhs(t, y, p)`` and ``jac(t, y, p)`` take 1-D arrays of states and parameters (in the
+    model's order); ``outputs(t, Y, p)`` takes a (states x times) array and returns
+    (outputs x times); ``initial(p)`` returns the initial state vector.
+    """
+
+    rhs: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    outputs: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    initial: Callable[[np.ndarray], np.ndarray]
+    source: str
+    jac_nnz: int
+
+
+@dataclass(frozen=True)
+class KernelFunctions:
+    """A model's functions for the BDF kernel: rhs, jac and the sparse LU, compiled by numba,
+    and the LU's work-array size and elimination order (the ``lu`` of :func:`bdf.solve`)."""
+
+    rhs: Callable
+    jac: Callable
+    lu_assemble: Callable
+    lu_factor: Callable
+    lu_solve: Callable
+    lu_size: int
+    perm: np.ndarray
+
+    @property
+    def lu(self) -> tuple:
+        """``(assemble, factor, solve, size, perm)`` for :func:`cordsim.numerics.bdf.solve`."""
+        return self.lu_assemble, self.lu_factor, self.lu_solve, self.lu_size, self.perm
+
+
+def model_source(model: Model) -> tuple[str, int]:
+    """Generated source for the model and its Jacobian's non-zeros, from the disk cache when
+    present and intact."""
+    path = cache_dir() / f"model_{model.structure_hash}.py"
+    text = read_source(path)
+    if text is not None:
+        header, _, source = text.partition("\n")
+        if header.startswith("# jac_nnz="):
+            return source, int(header.removeprefix("# jac_nnz="))
+    source, nnz = generate_source(model.symbolic)
+    write_source(path, f"# jac_nnz={nnz}\n{source}")  # best effort: a cache only saves time
+    return source, nnz
+
+
+@cache
+def _python_functions(structure_hash: str, model: Model) -> CompiledModel:
+    source, nnz = model_source(model)
+    namespace: dict[str, object] = {"math": math, "np": np}
+    exec(compile(source, f"<cordsim-generated {structure_hash}>", "exec"), namespace)  # noqa: S102
+    return CompiledModel(
+        rhs=namespace["rhs"], jac=namespace["jac"],  # type: ignore[arg-type]
+        outputs=namespace["outputs"], initial=namespace["initial"],  # type: ignore[arg-type]
+        source=source, jac_nnz=nnz,
+    )
+
+
+def python_functions(model: Model) -> CompiledModel:
+    """The model's numerical functions in Python (cached per model structure)."""
+    return _python_functions(model.structure_hash, model)
+
+
+_KERNEL_SIGNATURES = {"rhs": bdf.RHS_SIGNATURE, "jac": bdf.JAC_SIGNATURE,
+                      "sparse_assemble": bdf.LU_ASSEMBLE_SIGNATURE,
+                      "sparse_lu": bdf.LU_FACTOR_SIGNATURE,
+                      "sparse_solve": bdf.LU_SOLVE_SIGNATURE}
+
+
+@cache
+def _kernel_functions(key: tuple, model: Model) -> KernelFunctions:
+    import numba
+
+    source, _ = model_source(model)
+    n = len(model.state_names)
+    pattern = sparse_lu.jacobian_pattern(source, n)
+    perm = sparse_lu.minimum_degree_order(pattern)
+    lu_source = sparse_lu.generate_source(pattern, perm, model.state_scales)
+    body = f"{source}\n# --- sparse LU (sparse_lu.py) ---\n{lu_source}"
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    name = f"cordsim_kernel_{digest}"
+    module = import_module(name, source_module(name, body))
+    # error_model "numpy": a division by zero gives inf/NaN, which the kernel reports with
+    # the state involved, instead of raising ZeroDivisionError from compiled code.
+    dispatchers = {fn: numba.njit(cache=True, error_model="numpy")(getattr(module, fn))
+                   for fn in _KERNEL_SIGNATURES}
+    compile_checked([(d, _KERNEL_SIGNATURES[fn]) for fn, d in dispatchers.items()])
+    return KernelFunctions(
+        rhs=dispatchers["rhs"], jac=dispatchers["jac"],
+        lu_assemble=dispatchers["sparse_assemble"], lu_factor=dispatchers["sparse_lu"],
+        lu_solve=dispatchers["sparse_solve"], lu_size=int(module.LU_NNZ), perm=perm)
+
+
+def kernel_functions(model: Model) -> KernelFunctions:
+    """The model's rhs, Jacobian and sparse LU compiled by numba (cached on disk, ~10 s the
+    first time on a machine)."""
+    # the state scales shape the LU (its pivot test compares scaled entries)
+    return _kernel_functions((model.structure_hash, tuple(model.state_scales)), model)
