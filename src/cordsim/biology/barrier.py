@@ -62,7 +62,8 @@ class BloodSpinalCordBarrier(Submodel):
     ec50_microglia_seal = Param("Activated microglia giving half-maximal sealing", "cell/mm^3")
     f_p2ry12_m1 = Param("P2RY12 sealing of an M1-like relative to an M2-like microglial cell",
                         "1")
-    p2ry12_activity = Param("Microglial P2RY12 signaling (1 = normal, 0 = blocked)", "1")
+    p2ry12_activity = Param("Microglial P2RY12 signaling (1 = normal, 0 = blocked)", "1",
+                            role="experimental")
 
     microglial_seal = Output("Fraction of vascular leak sealed by microglia (P2RY12)", "1")
     bscb_permeability = Output("BSCB permeability relative to intact cord (1 = intact)", "1")

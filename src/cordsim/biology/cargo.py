@@ -5,9 +5,9 @@ Only primed M2-like macrophages and microglia take sEVs up (CD206, CD36, CD163; 
 lipid-raft endocytosis); acidic pH (~6) and debris exposure prime them; M0 and M1 cells do
 not [6,11,50]. Part of the uptake goes through class-A scavenger receptors such as MARCO,
 which poly-G blocks (Watson 2016: SR-A clears EVs). Uptake per cell saturates.
-Internalized vesicles release their miRNAs: each miRNA of Table 1 represses its target (TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion
-to the copies delivered per myeloid cell. A given miRNA is present at far below one copy per
-vesicle (Chevillet 2014), so the copies delivered per cell, reported as
+Internalized vesicles release their miRNAs: each miRNA of Table 1 represses its target
+(TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion to the copies delivered per myeloid
+cell. A given miRNA is present at far below one copy per vesicle (Chevillet 2014), so the copies delivered per cell, reported as
 ``mirna_copies_per_macrophage``, are low; how many copies a cell needs to repress a target
 (``ec50_mirna_silencing``) is the model's largest assumption. Lumped protein/lipid cargo
 (e.g. the NRF2 axis of melatonin-preconditioned sEVs [65]) adds a second, RNase-resistant
@@ -108,15 +108,23 @@ class MiRNACargo(Submodel):
     protein_cargo = State("Lumped protein/lipid cargo delivered (sEV-equivalents)", "particle",
                           initial=0.0)
 
-    cargo_mir216a_5p = Param("miR-216a-5p copies per sEV (product cargo)", "copy/particle")
-    cargo_mir181c = Param("miR-181c copies per sEV (product cargo)", "copy/particle")
-    cargo_mir23b = Param("miR-23b copies per sEV (product cargo)", "copy/particle")
-    cargo_mir146a_5p = Param("miR-146a-5p copies per sEV (product cargo)", "copy/particle")
-    cargo_mir125a = Param("miR-125a copies per sEV (product cargo)", "copy/particle")
-    cargo_mir124_3p = Param("miR-124-3p copies per sEV (product cargo)", "copy/particle")
-    cargo_mir21_5p = Param("miR-21-5p copies per sEV (product cargo)", "copy/particle")
-    cargo_mir21a_5p = Param("miR-21a-5p copies per sEV (product cargo)", "copy/particle")
-    cargo_protein = Param("Protein/lipid cargo potency relative to naive MSC-sEVs", "1")
+    cargo_mir216a_5p = Param("miR-216a-5p copies per sEV (product cargo)", "copy/particle",
+                             role="product")
+    cargo_mir181c = Param("miR-181c copies per sEV (product cargo)", "copy/particle",
+                          role="product")
+    cargo_mir23b = Param("miR-23b copies per sEV (product cargo)", "copy/particle", role="product")
+    cargo_mir146a_5p = Param("miR-146a-5p copies per sEV (product cargo)", "copy/particle",
+                             role="product")
+    cargo_mir125a = Param("miR-125a copies per sEV (product cargo)", "copy/particle",
+                          role="product")
+    cargo_mir124_3p = Param("miR-124-3p copies per sEV (product cargo)", "copy/particle",
+                            role="product")
+    cargo_mir21_5p = Param("miR-21-5p copies per sEV (product cargo)", "copy/particle",
+                           role="product")
+    cargo_mir21a_5p = Param("miR-21a-5p copies per sEV (product cargo)", "copy/particle",
+                            role="product")
+    cargo_protein = Param("Protein/lipid cargo potency relative to naive MSC-sEVs", "1",
+                          role="product")
     d_mirna = Param("Turnover of delivered miRNA (RISC-loaded)", "1/day")
     d_protein_cargo = Param("Turnover of delivered protein/lipid cargo", "1/day")
     ec50_mirna_silencing = Param("miRNA copies per myeloid cell giving half-maximal target "
@@ -125,9 +133,10 @@ class MiRNACargo(Submodel):
     ec50_protein_cargo = Param("Protein cargo per myeloid cell giving half its effect",
                                "particle/cell")
     f_protein_cargo_max = Param("Largest reprogramming by protein/lipid cargo alone", "1")
-    tlr4_overexpression = Param("TLR4 expression relative to wild type (experiments)", "1")
+    tlr4_overexpression = Param("TLR4 expression relative to wild type (experiments)", "1",
+                                role="experimental")
     myeloid_floor = Param("Myeloid density below which per-cell cargo is not resolved",
-                          "cell/mm^3")
+                          "cell/mm^3", role="structural")
 
     mirna_copies_per_macrophage = Output("miRNA copies (all Table 1 species) delivered per "
                                          "lesion macrophage or microglial cell", "copy/cell")

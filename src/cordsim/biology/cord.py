@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from functools import cache
 
+from cordsim.biology.barrier import BloodSpinalCordBarrier
+from cordsim.biology.cargo import MiRNACargo, SEVUptake
+from cordsim.biology.cytokines import LesionCytokines, SerumCytokines
+from cordsim.biology.debris import Debris
+from cordsim.biology.injury import PrimaryInjury
+from cordsim.biology.myeloid import Macrophages, Microglia, MyeloidSignaling, Neutrophils
+from cordsim.biology.pharmacokinetics import MSCPharmacokinetics, SEVPharmacokinetics
+from cordsim.biology.proteases import Proteases
+from cordsim.biology.scar import Scar
+from cordsim.biology.tissue import Locomotion, NeuralTissue
+from cordsim.biology.trophic import Neurotrophins
 from cordsim.core import Model, Submodel
-from cordsim.submodels.barrier import BloodSpinalCordBarrier
-from cordsim.submodels.cargo import MiRNACargo, SEVUptake
-from cordsim.submodels.cytokines import LesionCytokines, SerumCytokines
-from cordsim.submodels.debris import Debris
-from cordsim.submodels.injury import PrimaryInjury
-from cordsim.submodels.myeloid import Macrophages, Microglia, MyeloidSignaling, Neutrophils
-from cordsim.submodels.pharmacokinetics import MSCPharmacokinetics, SEVPharmacokinetics
-from cordsim.submodels.proteases import Proteases
-from cordsim.submodels.scar import Scar
-from cordsim.submodels.tissue import Locomotion, NeuralTissue
-from cordsim.submodels.trophic import Neurotrophins
 
 
 def natural_history_submodels() -> list[Submodel]:

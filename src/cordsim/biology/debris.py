@@ -27,7 +27,7 @@ class Debris(Submodel):
     f_microglia_myelin = Param("Myelin uptake of a microglial cell relative to a macrophage", "1")
     km_myelin = Param("Myelin debris giving half-maximal uptake", "1")
     marco_activity = Param("MARCO scavenger-receptor activity (1 = untreated lesion; 0 = "
-                           "blocked by poly-G)", "1")
+                           "blocked by poly-G)", "1", role="experimental")
     f_uptake_marco_independent = Param("Share of myelin uptake through receptors other than "
                                        "MARCO (CD36, TREM2, complement receptor 3)", "1")
     w_marco_reprogramming = Param("Fold rise of MARCO-mediated uptake in fully sEV-reprogrammed "

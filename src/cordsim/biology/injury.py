@@ -23,8 +23,10 @@ class PrimaryInjury(Submodel):
                   initial=lambda p: p.f_damps_primary * p.injury_severity)
     calpain = State("Calpain activity above intact cord (normalized)", "1", initial=0.0)
 
-    injury_severity = Param("Primary injury severity (0 sham, 1 maximal contusion)", "1")
-    compression_ischemia = Param("Extra ischemic load of a sustained compression", "1")
+    injury_severity = Param("Primary injury severity (0 sham, 1 maximal contusion)", "1",
+                            role="injury")
+    compression_ischemia = Param("Extra ischemic load of a sustained compression", "1",
+                                 role="injury")
     f_ischemia_contusion = Param("Ischemia per unit contusion severity", "1")
     d_ischemia = Param("Resolution rate of ischemia and edema", "1/day")
     k_excitotoxicity = Param("Excitotoxic stress generated per unit ischemia", "1/day")

@@ -61,7 +61,7 @@ class MyeloidSignaling(Submodel):
     ec50_load_nlrp3 = Param("Myelin load per phagocyte giving half-maximal NLRP3 activation "
                             "(cholesterol crystals)", "1")
     phagocyte_reference = Param("Phagocyte density defining unit myelin load per cell",
-                                "cell/mm^3")
+                                "cell/mm^3", role="structural")
     w_m1_basal = Param("Basal M1-like cue (unstimulated bias)", "1")
     w_m2_basal = Param("Basal M2-like cue (unstimulated bias)", "1")
     w_m1_tnf = Param("Weight of TNF-alpha as an M1 cue", "1")
@@ -186,7 +186,8 @@ class Macrophages(Submodel):
     k_monocyte_differentiation = Param("Monocyte-to-macrophage differentiation rate", "1/day")
     k_macrophage_switch = Param("Phenotype switching rate of macrophages", "1/day")
     d_macrophages = Param("Macrophage turnover (apoptosis and egress)", "1/day")
-    macrophage_floor = Param("Density below which the M2 fraction is not resolved", "cell/mm^3")
+    macrophage_floor = Param("Density below which the M2 fraction is not resolved", "cell/mm^3",
+                             role="structural")
 
     macrophages = Output("Monocyte-derived macrophages (M1-like + M2-like)", "cell/mm^3")
     m2_fraction_macrophages = Output("M2-like fraction of macrophages", "1")
@@ -199,7 +200,7 @@ class Macrophages(Submodel):
                                "cell/mm^3/day")
 
     macrophage_depletion = Param("Fraction of monocyte entry blocked (clodronate depletion "
-                                 "experiments; 0 = none)", "1")
+                                 "experiments; 0 = none)", "1", role="experimental")
     f_macrophage_apoptosis = Param("Share of macrophage turnover that is apoptosis (PDCD4-"
                                    "dependent) rather than egress", "1")
 

@@ -30,7 +30,8 @@ class MSCPharmacokinetics(Submodel):
     msc_lung = State("MSCs trapped in the lung microvasculature", "cell", initial=0.0)
     msc_cleared = State("MSCs that died or were cleared (cumulative)", "cell", initial=0.0)
 
-    input_msc_lung = Param("MSC infusion rate into the lungs (set by the protocol)", "cell/day")
+    input_msc_lung = Param("MSC infusion rate into the lungs (set by the protocol)", "cell/day",
+                           role="dose_input")
     d_msc_lung = Param("Loss rate of lung-trapped MSCs", "1/day")
     s_sev_msc = Param("sEVs secreted per lung-trapped MSC per day", "particle/cell/day")
 
@@ -65,12 +66,13 @@ class SEVPharmacokinetics(Submodel):
                             initial=0.0)
 
     input_sev_plasma = Param("sEV infusion rate into plasma (set by the protocol)",
-                             "particle/day")
-    input_sev_csf = Param("sEV infusion rate into CSF (set by the protocol)", "particle/day")
+                             "particle/day", role="dose_input")
+    input_sev_csf = Param("sEV infusion rate into CSF (set by the protocol)", "particle/day",
+                          role="dose_input")
     input_sev_nasal = Param("sEV delivery rate to the nasal mucosa (set by the protocol)",
-                            "particle/day")
+                            "particle/day", role="dose_input")
     input_sev_lesion = Param("sEV infusion rate into the lesion (set by the protocol)",
-                             "particle/day")
+                             "particle/day", role="dose_input")
     k_plasma_liver = Param("Plasma-to-liver sEV clearance", "1/day")
     k_plasma_spleen = Param("Plasma-to-spleen sEV clearance", "1/day")
     k_plasma_lung = Param("Plasma-to-lung sEV clearance", "1/day")
@@ -78,7 +80,8 @@ class SEVPharmacokinetics(Submodel):
     d_sev_organ = Param("Degradation of sEVs taken up in organs", "1/day")
     k_lesion_extravasation = Param("sEV extravasation into the lesion per unit barrier leak",
                                    "1/day")
-    homing_factor = Param("Lesion homing relative to a native sEV (engineered targeting)", "1")
+    homing_factor = Param("Lesion homing relative to a native sEV (engineered targeting)", "1",
+                          role="product")
     k_csf_lesion = Param("CSF-to-lesion sEV transfer", "1/day")
     k_csf_drainage = Param("CSF drainage of sEVs into blood", "1/day")
     k_nasal_cord = Param("Nose-to-cord sEV transfer (olfactory/trigeminal path)", "1/day")

@@ -3,7 +3,7 @@
 Review Sections 2.1, 2.3, 3.1 [24,35,44]: neutrophils and M1-like myeloid cells release
 MMP-9 early; macrophages and reactive astrocytes make MMP-2 later; TGF-beta induces TIMPs.
 Net protease activity loosens endothelial junctions and detaches pericytes.
-Calpain activity is part of :class:`~cordsim.submodels.injury.PrimaryInjury`.
+Calpain activity is part of :class:`~cordsim.biology.injury.PrimaryInjury`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class Scar(Submodel):
     d_fibroblasts = Param("Fibroblast regression rate", "1/day")
     k_fibrotic = Param("Collagen/fibronectin deposition rate by fibroblasts", "1/day")
     d_fibrotic = Param("Fibrotic matrix turnover", "1/day")
-    fibrogenic_drive = Param("Fibrogenic signaling in fibroblasts (1 = untreated lesion)", "1")
+    fibrogenic_drive = Param("Fibrogenic signaling in fibroblasts (1 = untreated lesion)", "1",
+                             role="experimental")
 
     w_mir21_fibrosis = Param("Fold rise of fibrogenic drive at saturating miR-21 delivery", "1")
 

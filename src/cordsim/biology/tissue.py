@@ -142,7 +142,7 @@ class Locomotion(Submodel):
                                      "1")
     w_regrowth_function = Param("Functional weight of regrown axons relative to spared ones", "1")
     ec50_function_substrate = Param("Effective axon fraction giving half-maximal function", "1")
-    bbb_max = Param("Maximal BBB score (intact rat)", "1")
+    bbb_max = Param("Maximal BBB score (intact rat)", "1", role="structural")
 
     functional_substrate = Output("Locomotor capacity allowed by the spared circuitry (0-1)", "1")
     bbb_score = Output("Basso-Beattie-Bresnahan locomotor score (0-21)", "1")

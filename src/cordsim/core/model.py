@@ -18,7 +18,7 @@ import pint
 import sympy
 
 from cordsim.core.submodel import Output, Param, State, Submodel, Values
-from cordsim.core.units import TIME_UNIT, TYPICAL_SCALE, parse_unit, ureg
+from cordsim.core.units import TIME_UNIT, TYPICAL_SCALE, parse_unit, registry
 from cordsim.errors import ModelError, did_you_mean
 
 
@@ -255,7 +255,7 @@ class Model:
         given so that magnitudes are realistic; otherwise all magnitudes are 1.
         """
         values = values or {}
-        q = ureg.Quantity
+        q = registry().Quantity
         ys = {n: q(values.get(n, 1.0), parse_unit(s.unit)) for n, s in self.states.items()}
         ps = {n: q(values.get(n, 1.0), parse_unit(d.unit)) for n, d in self.params.items()}
         t = q(1.0, TIME_UNIT)
@@ -267,7 +267,9 @@ class Model:
             raise ModelError(f"unit check failed while evaluating the model: {exc}") from None
 
         def dims(x: Any) -> Any:
-            return x.dimensionality if isinstance(x, pint.Quantity) else ureg("1").dimensionality
+            if isinstance(x, pint.Quantity):
+                return x.dimensionality
+            return registry()("1").dimensionality
 
         for name, rate in rates.items():
             expected = (parse_unit(self.states[name].unit) / parse_unit(TIME_UNIT)).dimensionality

@@ -8,13 +8,12 @@ On load every value is converted into the unit the model declares for it.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 import tomllib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -22,11 +21,11 @@ from typing import Any
 
 import pint
 
-from cordsim.core.units import convert, ureg
-from cordsim.errors import ParameterError, UnitError
+from cordsim.core.files import read_text_limited
+from cordsim.core.units import convert, parse_quantity
+from cordsim.errors import ParameterError, UnitError, did_you_mean
 
 EVIDENCE_LEVELS = ("measured", "fitted", "derived", "assumed")
-PARAMETER_DIR = Path(__file__).resolve().parent.parent / "parameter_sets"
 
 
 @dataclass(frozen=True)
@@ -46,20 +45,21 @@ class ParamRecord:
 
 
 def _suggest(name: str, pool: list[str]) -> str:
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.4)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, pool, cutoff=0.4)
 
 
 def _as_float(name: str, value: Any, unit: str) -> float:
     """Interpret a user value (number, 'number unit' string, pint Quantity, (value, unit))."""
-    if isinstance(value, tuple) and len(value) == 2:
-        value = ureg.Quantity(value[0], value[1])
     if isinstance(value, str):
         try:
-            value = ureg.Quantity(value)
-        except (pint.errors.UndefinedUnitError, ValueError, AttributeError, TypeError) as exc:
-            raise UnitError(f"parameter {name!r}: cannot read {value!r} as a quantity "
-                            f"({exc})") from None
+            value = parse_quantity(value)
+        except UnitError as exc:
+            raise UnitError(f"parameter {name!r}: {exc}") from None
+    if isinstance(value, tuple) and len(value) == 2:
+        number, from_unit = value
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise ParameterError(f"parameter {name!r}: value must be a number, got {number!r}")
+        value = convert(float(number), str(from_unit), unit, what=f"parameter {name!r}")
     if isinstance(value, pint.Quantity):
         value = convert(value.magnitude, str(value.units), unit, what=f"parameter {name!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -85,26 +85,27 @@ class ParameterSet:
     """
 
     def __init__(self, records: Mapping[str, ParamRecord], *, name: str,
-                 meta: Mapping[str, Any] | None = None, history: tuple[str, ...] = ()) -> None:
+                 meta: Mapping[str, Any] | None = None, history: tuple[str, ...] = (),
+                 user_set: frozenset[str] = frozenset()) -> None:
         self.records = dict(records)
         self.name = name
         self.meta = dict(meta or {})
         self.history = history
+        #: names whose values a user set explicitly (with :meth:`replace`): no preset,
+        #: product or scenario layer overwrites them (:func:`apply_layers`)
+        self.user_set = frozenset(user_set)
 
     # -------------------------------------------------------------- loading
     @classmethod
     def load(cls, source: str | Path, model: Any) -> ParameterSet:
-        """Load a TOML parameter file (a bundled name such as ``'rat'`` or a path)."""
+        """Load a TOML parameter file (bundled sets: :func:`cordsim.data.default_parameters`)."""
         path = Path(source)
-        if not path.suffix:
-            path = PARAMETER_DIR / f"{source}.toml"
-            if not path.exists():
-                bundled = sorted(p.stem for p in PARAMETER_DIR.glob("*.toml"))
-                raise ParameterError(f"unknown parameter set {source!r}; bundled sets: {bundled}")
+        text = read_text_limited(path, ParameterError, what="parameter file")
         try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ParameterError(f"cannot read parameter file {str(path)!r}: {exc}") from None
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
+            why = exc if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
+            raise ParameterError(f"cannot read parameter file {str(path)!r}: {why}") from None
         meta = data.pop("meta", {})
         data.pop("references", None)
         records: dict[str, ParamRecord] = {}
@@ -174,12 +175,18 @@ class ParameterSet:
 
     # -------------------------------------------------------------- changes
     def replace(self, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> ParameterSet:
-        """A new set with some values changed; the change is recorded in ``history``.
+        """A new set with some values changed by the user; the change is recorded in
+        ``history`` and the names in ``user_set`` (presets and products never overwrite them).
 
         Values may be numbers (in the declared unit), quantity strings such as
         ``"2 1/hour"``, pint quantities or ``(value, unit)`` tuples.
         """
-        updates = {**(changes or {}), **kwargs}
+        return self._changed({**(changes or {}), **kwargs}, label="user", user=True)
+
+    def _changed(self, updates: Mapping[str, Any], *, label: str, user: bool) -> ParameterSet:
+        if not isinstance(updates, Mapping):
+            raise ParameterError(f"{label} parameters must be a table of name = value, got "
+                                 f"{updates!r}")
         records = dict(self.records)
         history = list(self.history)
         for pname, raw in updates.items():
@@ -191,10 +198,13 @@ class ParameterSet:
             lo, hi = rec.bounds
             if not lo <= value <= hi:
                 warnings.warn(f"parameter {pname!r} = {value:g} {rec.unit} lies outside its "
-                              f"plausible bounds [{lo:g}, {hi:g}]", UserWarning, stacklevel=2)
-            history.append(f"{pname}: {rec.value:g} -> {value:g}")
+                              f"plausible bounds [{lo:g}, {hi:g}] ({label})", UserWarning,
+                              stacklevel=3)
+            history.append(f"{pname}: {rec.value:g} -> {value:g} ({label})")
             records[pname] = replace(rec, value=value)
-        return ParameterSet(records, name=self.name, meta=self.meta, history=tuple(history))
+        user_set = self.user_set | set(updates) if user else self.user_set
+        return ParameterSet(records, name=self.name, meta=self.meta, history=tuple(history),
+                            user_set=user_set)
 
     # -------------------------------------------------------------- checks and views
     def check_against(self, model: Any) -> None:
@@ -210,8 +220,9 @@ class ParameterSet:
             lo, hi = rec.bounds
             if not lo <= hi:
                 problems.append(f"{rec.name}: bounds [{lo}, {hi}] are reversed")
-            elif not lo <= rec.value <= hi and not self.history:
-                problems.append(f"{rec.name}: default {rec.value:g} outside bounds [{lo:g}, {hi:g}]")
+            elif not lo <= rec.value <= hi and not self.history:  # a file's own defaults
+                problems.append(f"{rec.name}: default {rec.value:g} outside bounds "
+                                f"[{lo:g}, {hi:g}]")
             if rec.submodel != model.owner[rec.name].name if rec.name in model.owner else False:
                 problems.append(f"{rec.name} is filed under [{rec.submodel}] but belongs to "
                                 f"[{model.owner[rec.name].name}]")
@@ -232,3 +243,43 @@ class ParameterSet:
 
     def __repr__(self) -> str:
         return f"ParameterSet({self.name!r}, {len(self)} parameters, hash={self.hash})"
+
+
+def apply_layers(base: ParameterSet, layers: Sequence[tuple[str, Mapping[str, Any]]]
+                 ) -> ParameterSet:
+    """Apply parameter layers in order, later layers winning, then restore every value the
+    user set explicitly on ``base`` (``base.user_set``): the one rule of precedence.
+
+    cordsim's order (:func:`cordsim.design.setup.resolve_parameters`): defaults < species <
+    injury preset < product < scenario < arm < perturbations < explicit user values. Each
+    change is recorded in ``history`` with its layer's label; a layer value the user's own
+    value overrides is recorded too, never applied silently.
+
+    Examples
+    --------
+    >>> import cordsim
+    >>> user = cordsim.default_parameters().replace(injury_severity=0.6)
+    >>> ps = apply_layers(user, [("injury preset 'moderate'", {"injury_severity": 0.5})])
+    >>> ps["injury_severity"], ps.history[-1]
+    (0.6, "injury_severity: kept the user's 0.6 over injury preset 'moderate' (0.5)")
+    """
+    current = base
+    for label, values in layers:
+        if not isinstance(values, Mapping):
+            raise ParameterError(f"{label}: parameters must be a table of name = value, got "
+                                 f"{values!r}")
+        free = {k: v for k, v in values.items() if k not in base.user_set}
+        current = current._changed(free, label=label, user=False)  # noqa: SLF001
+        kept = [k for k in values if k in base.user_set]
+        if kept:
+            notes = []
+            for k in kept:
+                try:
+                    layer_value = f"{_as_float(k, values[k], base.records[k].unit):g}"
+                except ParameterError:
+                    layer_value = repr(values[k])
+                notes.append(f"{k}: kept the user's {base[k]:g} over {label} ({layer_value})")
+            current = ParameterSet(current.records, name=current.name, meta=current.meta,
+                                   history=(*current.history, *notes),
+                                   user_set=current.user_set)
+    return current

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 Initial = float | Callable[["Values"], Any]
@@ -32,13 +32,31 @@ class State:
     scale: float | None = None
 
 
+# What a parameter is for; it decides who may set it and whether animals differ in it.
+ROLES = {
+    "physiological": "animal biology; varies between animals in cohorts",
+    "structural": "a normalization or numerical floor of the model; fixed",
+    "injury": "set by the injury (preset or user); severity varies as a covariate",
+    "dose_input": "an input rate set by the protocol (infusions)",
+    "product": "a property of the product given (cargo, homing); set by the product",
+    "experimental": "an experimental manipulation (blockade, depletion, overexpression); "
+                    "set by perturbations",
+}
+
+
 @dataclass(frozen=True)
 class Param:
-    """A parameter declaration: meaning and the unit the rate laws expect."""
+    """A parameter declaration: meaning, the unit the rate laws expect, and its role
+    (one of :data:`ROLES`)."""
 
     description: str
     unit: str
     name: str = field(default="", compare=False)
+    role: str = "physiological"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"parameter role {self.role!r} is not one of {sorted(ROLES)}")
 
 
 @dataclass(frozen=True)
@@ -104,12 +122,9 @@ class Submodel:
         outputs: dict[str, Output] = {}
         for klass in reversed(cls.__mro__):
             for key, value in vars(klass).items():
-                if isinstance(value, State):
-                    states[key] = State(value.description, value.unit, value.initial, key)
-                elif isinstance(value, Param):
-                    params[key] = Param(value.description, value.unit, key)
-                elif isinstance(value, Output):
-                    outputs[key] = Output(value.description, value.unit, key)
+                if isinstance(value, State | Param | Output):
+                    named = replace(value, name=key)
+                    {State: states, Param: params, Output: outputs}[type(value)][key] = named
         cls.states, cls.params, cls.output_decls = states, params, outputs
 
     @property

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from cordsim.core.units import ureg
+from cordsim.core.units import check_unit_text, parse_quantity, registry
+from cordsim.data import products, species_facts
 from cordsim.errors import ScenarioError, did_you_mean
 
-_DIR = Path(__file__).resolve().parent / "parameter_sets"
 ROUTES = ("iv", "intrathecal", "intralesional", "intranasal", "hydrogel")
 SCHEDULES = ("bolus", "daily", "times", "infusion")
+MAX_ADMINISTRATIONS = 1000  # per dose line: daily count or explicit times
+MAX_DAY = 3650.0  # ten years: the longest simulation cordsim accepts (days)
 
 # Route -> (state a bolus goes into, parameter an infusion sets); one table for both products.
 ENTRY = {
@@ -48,30 +47,18 @@ ENTRY = {
 INPUT_TOTAL = {"sev": "sev_input_total", "cells": None}
 
 
-@cache
-def products() -> dict[str, dict[str, Any]]:
-    """Product presets from ``products.toml``, keyed by name."""
-    return tomllib.loads((_DIR / "products.toml").read_text())
-
-
-@cache
-def species_facts() -> dict[str, dict[str, Any]]:
-    """Species-level facts (body weight) from ``species.toml``."""
-    return tomllib.loads((_DIR / "species.toml").read_text())
-
-
 def body_weight_kg(species: str) -> float:
     """Body weight used for per-kg doses."""
     rec = species_facts()[species]["body_weight"]
-    return float(ureg.Quantity(rec["value"], rec["unit"]).to("kg").magnitude)
+    return float(registry().Quantity(rec["value"], rec["unit"]).to("kg").magnitude)
 
 
 def product(name: str) -> dict[str, Any]:
     """One product preset, or a ScenarioError naming the allowed products."""
     table = products()
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
         raise ScenarioError(f"unknown product {name!r}; allowed: {', '.join(table)}"
-                            f"{did_you_mean(name, list(table))}")
+                            f"{did_you_mean(str(name), list(table))}")
     return table[name]
 
 
@@ -85,9 +72,10 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
     by the species' body weight.
     """
     prod = product(product_name)
-    if not isinstance(text, str):
+    if not isinstance(text, str) or len(text) > 80:
+        shown = text if not isinstance(text, str) else text[:40] + "..."
         raise ScenarioError(f"dose amount must be a string with a unit, e.g. '1e9 particle', "
-                            f"got {text!r}")
+                            f"got {shown!r}")
     match = _AMOUNT.match(text)
     if not match or not match.group(2):
         raise ScenarioError(f"dose amount {text!r} has no unit; give e.g. "
@@ -103,7 +91,7 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
     if per_kg:
         unit = unit[: -len("/kg")]
     try:
-        qty = ureg.Quantity(number, unit)
+        qty = registry().Quantity(number, check_unit_text(unit))
     except Exception:  # noqa: BLE001 - pint raises several types
         raise ScenarioError(f"dose amount {text!r}: unknown unit {unit!r}") from None
     if prod["kind"] == "cells":
@@ -114,7 +102,7 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
     elif qty.is_compatible_with("particle"):
         value = qty.to("particle").magnitude
     elif qty.is_compatible_with("ug"):
-        purity = ureg.Quantity(prod["purity"])
+        purity = registry().Quantity(*parse_quantity(prod["purity"]))
         value = (qty * purity).to("particle").magnitude
     else:
         raise ScenarioError(f"dose amount {text!r}: {product_name} is dosed in particles or "
@@ -163,22 +151,34 @@ class Dose:
         if self.schedule not in SCHEDULES:
             raise ScenarioError(f"unknown schedule {self.schedule!r}; allowed: "
                                 f"{', '.join(SCHEDULES)}{did_you_mean(self.schedule, SCHEDULES)}")
-        if not (isinstance(self.start, int | float) and math.isfinite(self.start)):
+        if not _is_number(self.start) or not math.isfinite(self.start):
             raise ScenarioError(f"dose start must be a number of days, got {self.start!r}")
         if self.start < 0:
             raise ScenarioError(f"dose start {self.start} is before the injury (day 0); "
                                 f"cordsim models treatment after injury, start must be >= 0")
-        if self.schedule == "daily" and (not isinstance(self.count, int) or self.count < 1):
-            raise ScenarioError(f"daily schedule needs count >= 1, got {self.count!r}")
+        if self.start > MAX_DAY:
+            raise ScenarioError(f"dose start {self.start} is beyond day {MAX_DAY:g}, the "
+                                "longest simulation cordsim runs")
+        if self.schedule == "daily" and (isinstance(self.count, bool)
+                                         or not isinstance(self.count, int)
+                                         or not 1 <= self.count <= MAX_ADMINISTRATIONS):
+            raise ScenarioError(f"daily schedule needs an integer count between 1 and "
+                                f"{MAX_ADMINISTRATIONS}, got {self.count!r}")
         if self.schedule == "times":
-            if not self.times or any(not math.isfinite(t) or t < 0 for t in self.times):
-                raise ScenarioError("schedule 'times' needs a non-empty list of days >= 0 "
-                                    f"(offsets from start), got {self.times!r}")
+            if (not isinstance(self.times, tuple) or not self.times
+                    or len(self.times) > MAX_ADMINISTRATIONS
+                    or any(not _is_number(t) or not math.isfinite(t) or not 0 <= t <= MAX_DAY
+                           for t in self.times)):
+                raise ScenarioError(f"schedule 'times' needs a list of 1-{MAX_ADMINISTRATIONS} "
+                                    f"day offsets from start, each 0-{MAX_DAY:g}, got "
+                                    f"{self.times!r}"[:300])
         if self.schedule == "infusion":
             if self.duration is None:
                 raise ScenarioError("schedule 'infusion' needs a duration in days")
-            if not (math.isfinite(self.duration) and self.duration > 0):
-                raise ScenarioError(f"infusion duration must be positive, got {self.duration!r}")
+            if (not _is_number(self.duration) or not math.isfinite(self.duration)
+                    or not 0 < self.duration <= MAX_DAY):
+                raise ScenarioError(f"infusion duration must be a positive number of days "
+                                    f"(at most {MAX_DAY:g}), got {self.duration!r}")
             if ENTRY[(prod["kind"], self.route)][1] is None:
                 raise ScenarioError(f"route {self.route!r} cannot be infused (a hydrogel is "
                                     f"placed once); use schedule 'bolus'")
@@ -231,6 +231,38 @@ class Dose:
             return inf[2] * (inf[1] - inf[0])
         return sum(a for _, a in self.events(species))
 
+    @property
+    def last_day(self) -> float:
+        """Day of the last administration (the end of an infusion)."""
+        if self.schedule == "daily":
+            return float(self.start + self.count - 1)
+        if self.schedule == "times":
+            return float(self.start + max(self.times))
+        if self.schedule == "infusion":
+            assert self.duration is not None
+            return float(self.start + self.duration)
+        return float(self.start)
+
+    def check_within(self, days: float) -> str | None:
+        """Refuse administrations after the simulated ``days``; for an infusion that runs
+        past the end, return a warning with the share that is delivered."""
+        if self.schedule == "infusion":
+            if self.start >= days:
+                raise ScenarioError(f"infusion of {self.product} starts at day {self.start:g}, "
+                                    f"after the last simulated day ({days:g})")
+            if self.last_day > days:
+                share = (days - self.start) / (self.last_day - self.start)
+                return (f"infusion of {self.product} runs to day {self.last_day:g}, past the "
+                        f"last simulated day ({days:g}): {100 * share:.3g}% of its "
+                        f"{self.amount} is delivered")
+            return None
+        if self.last_day > days:
+            late = [t for t, _ in self.events("rat") if t > days]
+            raise ScenarioError(f"{len(late)} administration(s) of {self.product} fall after "
+                                f"the last simulated day ({days:g}), the first at day "
+                                f"{late[0]:g}: lengthen 'days' or move the doses")
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         """Plain-data form (recorded in results)."""
         out: dict[str, Any] = {"product": self.product, "amount": self.amount,
@@ -254,9 +286,11 @@ class Protocol:
 
     doses: tuple[Dose, ...] = ()
     name: str = "vehicle"
-    parameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.doses, tuple) or not all(isinstance(d, Dose) for d in self.doses):
+            raise ScenarioError(f"a protocol's doses must be a tuple of Dose, got "
+                                f"{self.doses!r}"[:200])
         names = {d.product for d in self.doses}
         if len(names) > 1:
             raise ScenarioError(f"a protocol gives one product (its cargo sets every vesicle's "
@@ -275,5 +309,8 @@ class Protocol:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-data form (recorded in results)."""
-        return {"name": self.name, "doses": [d.as_dict() for d in self.doses],
-                "parameters": {k: str(v) for k, v in self.parameters.items()}}
+        return {"name": self.name, "doses": [d.as_dict() for d in self.doses]}
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)

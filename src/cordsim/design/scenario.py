@@ -1,4 +1,4 @@
-"""Scenario files: species, injury, arms (protocols), duration, in TOML.
+"""Scenario files: species, injury, arms (protocols and perturbations), duration, in TOML.
 
 A scenario compares one or more arms after the same injury. Format (all keys but
 ``[[arms]]`` optional)::
@@ -17,47 +17,105 @@ A scenario compares one or more arms after the same injury. Format (all keys but
     name = "vehicle"             # no doses: PBS control
 
     [[arms]]
-    name = "fractionated sEV"
-    parameters = { }             # per-arm overrides (e.g. marco_activity = 0)
+    name = "fractionated sEV + poly-G"
+    parameters = { }                          # per-arm overrides
+    perturbations = { marco_activity = 0.3 }  # experimental manipulations
     doses = [ { product = "sev_naive", amount = "2.4e10 particle", route = "iv",
                 schedule = "daily", count = 3, start = 7 } ]
 
-Dose keys: product, amount, route, schedule (bolus, daily, times, infusion), start, count,
-times, duration (see :class:`cordsim.therapy.Dose`). Built-in scenarios live in
-``cordsim/scenarios/``; ``cordsim run NAME`` finds them by name.
+The structure is validated by a schema (pydantic): every error names the key (e.g.
+``arms[2].doses[1].count``) and the form it allows. Dose keys: product, amount, route,
+schedule (bolus, daily, times, infusion), start, count, times, duration (see
+:class:`cordsim.design.dosing.Dose`). Built-in scenarios live in ``cordsim/data/scenarios``;
+``cordsim run NAME`` finds them by name.
 """
 
 from __future__ import annotations
 
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from cordsim.errors import ScenarioError, did_you_mean
-from cordsim.protocols import Injury, check_species
-from cordsim.therapy import Dose, Protocol
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import ValidationError as _ValidationError
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "scenarios"
-TOP_KEYS = {"name", "description", "species", "injury", "days", "dt", "parameters", "arms",
-            "source"}
-ARM_KEYS = {"name", "doses", "parameters", "injury"}
-DOSE_KEYS = {"product", "amount", "route", "schedule", "start", "count", "times", "duration"}
+from cordsim.core.files import read_text_limited
+from cordsim.data import builtin_scenarios, check_species
+from cordsim.design.dosing import MAX_ADMINISTRATIONS, MAX_DAY, Dose, Protocol
+from cordsim.design.injury import Injury
+from cordsim.design.perturbations import Perturbation
+from cordsim.errors import CordsimError, ScenarioError, did_you_mean
+
+MAX_OUTPUT_POINTS = 100_000  # rows of a time course (days / dt)
+MAX_ARMS = 50
+MAX_NAME = 100
+MAX_TEXT = 2000
+
+Number = StrictInt | StrictFloat
+ParamValue = Number | Annotated[StrictStr, Field(max_length=100)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
+Text = Annotated[StrictStr, Field(max_length=MAX_TEXT)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DoseSpec(_Spec):
+    """One dose line as written in a scenario file."""
+
+    product: Annotated[StrictStr, Field(max_length=40)]
+    amount: Annotated[StrictStr, Field(max_length=80)]
+    route: Annotated[StrictStr, Field(max_length=40)] = "iv"
+    schedule: Annotated[StrictStr, Field(max_length=40)] = "bolus"
+    start: Annotated[Number, Field(ge=0, le=MAX_DAY)] = 0.0
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_ADMINISTRATIONS)] = 1
+    times: Annotated[list[Annotated[Number, Field(ge=0, le=MAX_DAY)]],
+                     Field(max_length=MAX_ADMINISTRATIONS)] = []
+    duration: Annotated[Number, Field(gt=0, le=MAX_DAY)] | None = None
+
+
+class ArmSpec(_Spec):
+    """One arm as written in a scenario file."""
+
+    name: Name | None = None
+    doses: Annotated[list[DoseSpec], Field(max_length=50)] = []
+    parameters: Annotated[dict[StrictStr, ParamValue], Field(max_length=500)] = {}
+    perturbations: Annotated[dict[StrictStr, Number], Field(max_length=50)] = {}
+    injury: Annotated[StrictStr, Field(max_length=40)] | None = None
+
+
+class ScenarioSpec(_Spec):
+    """A scenario file's structure."""
+
+    name: Name | None = None
+    description: Text = ""
+    source: Text = ""
+    species: Annotated[StrictStr, Field(max_length=40)] = "rat"
+    injury: Annotated[StrictStr, Field(max_length=40)] = "moderate"
+    days: Annotated[Number, Field(gt=0, le=MAX_DAY)] = 70.0
+    dt: Annotated[Number, Field(gt=0, le=MAX_DAY)] = 0.5
+    parameters: Annotated[dict[StrictStr, ParamValue], Field(max_length=500)] = {}
+    arms: Annotated[list[ArmSpec], Field(min_length=1, max_length=MAX_ARMS)]
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One group of animals: a protocol (with its parameter overrides) and, where an
-    experiment compares injuries, its own injury."""
+    """One group of animals: a protocol, its own parameter overrides and perturbations and,
+    where an experiment compares injuries, its own injury."""
 
     name: str
-    protocol: Protocol
+    protocol: Protocol = field(default_factory=Protocol)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    perturbations: tuple[Perturbation, ...] = ()
     injury: Injury | None = None
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """Arms compared after one injury, for ``days`` days."""
+    """Arms compared after one injury, for ``days`` days (output every ``dt`` days)."""
 
     name: str
     arms: tuple[Arm, ...]
@@ -67,6 +125,7 @@ class Scenario:
     dt: float = 0.5
     description: str = ""
     source: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
@@ -74,124 +133,139 @@ class Scenario:
             if a.name == name:
                 return a
         names = [a.name for a in self.arms]
-        raise ScenarioError(f"no arm {name!r} in scenario {self.name!r}; arms: {names}")
+        raise ScenarioError(f"no arm {name!r} in scenario {self.name!r}; arms: {names}"
+                            f"{did_you_mean(name, names)}")
 
 
-def builtin_scenarios() -> dict[str, Path]:
-    """Built-in scenario files by name."""
-    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.toml"))}
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("StrictInt", "StrictFloat", "StrictStr", "int", "float", "str",
+                      "constrained-str", "function-after[...]"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
 
 
-def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
-    extra = sorted(keys - allowed)
-    if extra:
-        hints = [f"{k!r}{did_you_mean(k, sorted(allowed))}" for k in extra]
-        raise ScenarioError(f"{where}: unknown key(s) {', '.join(hints)}; allowed: "
-                            f"{', '.join(sorted(allowed))}")
+def _schema_error(err: _ValidationError, name: str) -> ScenarioError:
+    """One readable message per problem: the key, what is wrong, what is allowed."""
+    seen: dict[str, str] = {}
+    for e in err.errors(include_url=False):
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+        where = _where(loc)
+        if e["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            parent = {"arms": ArmSpec, "doses": DoseSpec}.get(
+                next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), ""),
+                ScenarioSpec)
+            allowed = list(parent.model_fields)
+            msg = (f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: "
+                   f"{', '.join(allowed)}")
+        else:
+            shown = repr(e.get("input"))
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            msg = f"{e['msg']} (got {shown})"
+        seen.setdefault(where, msg)  # a union reports each branch: keep the first
+    problems = [f"{w}: {m}" for w, m in list(seen.items())[:10]]
+    more = f" (and {len(seen) - 10} more)" if len(seen) > 10 else ""
+    return ScenarioError(f"scenario {name!r}: " + "; ".join(problems) + more)
 
 
-def _dose(raw: Any, where: str) -> Dose:
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{where}: a dose must be a table, got {raw!r}")
-    _unknown(set(raw), DOSE_KEYS, where)
-    for key in ("product", "amount"):
-        if key not in raw:
-            raise ScenarioError(f"{where}: missing {key!r}")
-    kwargs = dict(raw)
-    if "times" in kwargs:
-        kwargs["times"] = tuple(float(t) for t in kwargs["times"])
+def _dose(spec: DoseSpec, where: str) -> Dose:
+    kwargs = spec.model_dump(exclude_defaults=False)
+    kwargs["times"] = tuple(float(t) for t in kwargs["times"])
+    kwargs["start"] = float(kwargs["start"])
+    if kwargs["duration"] is not None:
+        kwargs["duration"] = float(kwargs["duration"])
     try:
         return Dose(**kwargs)
     except ScenarioError as err:
         raise ScenarioError(f"{where}: {err}") from None
-    except TypeError as err:
-        raise ScenarioError(f"{where}: {err}") from None
 
 
-def scenario_from_dict(data: dict[str, Any], *, name: str = "scenario") -> Scenario:
-    """Validate and build a Scenario from parsed TOML."""
-    _unknown(set(data), TOP_KEYS, name)
-    species = check_species(str(data.get("species", "rat")))
-    injury = Injury(str(data.get("injury", "moderate")))
-    days, dt = data.get("days", 70.0), data.get("dt", 0.5)
-    for key, value in (("days", days), ("dt", dt)):
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise ScenarioError(f"{name}: {key} must be a positive number, got {value!r}")
-    common = data.get("parameters", {})
-    if not isinstance(common, dict):
-        raise ScenarioError(f"{name}: [parameters] must be a table of name = value")
-    raw_arms = data.get("arms")
-    if not raw_arms or not isinstance(raw_arms, list):
-        raise ScenarioError(f"{name}: needs at least one [[arms]] table")
+def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
+    """Validate parsed TOML (a dict) against the schema and build a :class:`Scenario`.
+
+    Examples
+    --------
+    >>> scenario_from_dict({"arms": [{"name": "x", "doses": [{"product": "msc",
+    ...                     "amount": "1e6 cell", "count": "3"}]}]})
+    Traceback (most recent call last):
+    ...
+    cordsim.errors.ScenarioError: scenario 'scenario': arms[0].doses[0].count: Input should be a valid integer (got '3')
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario {name!r}: must be a table of keys, got "
+                            f"{type(data).__name__}")
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except _ValidationError as err:
+        raise _schema_error(err, name) from None
+    name = spec.name or name
+    species = check_species(spec.species)
+    injury = Injury(spec.injury)
+    days, dt = float(spec.days), float(spec.dt)
+    if days / dt > MAX_OUTPUT_POINTS:
+        raise ScenarioError(f"scenario {name!r}: {days:g} days every dt = {dt:g} day would "
+                            f"be {days / dt:.3g} output times; at most {MAX_OUTPUT_POINTS:,} "
+                            "(raise dt)")
     arms = []
-    for i, raw in enumerate(raw_arms):
-        where = f"{name}: arm {i + 1}"
-        if not isinstance(raw, dict):
-            raise ScenarioError(f"{where}: must be a table")
-        _unknown(set(raw), ARM_KEYS, where)
-        arm_name = str(raw.get("name", f"arm {i + 1}"))
-        where = f"{name}: arm {arm_name!r}"
-        doses = tuple(_dose(d, f"{where}, dose {j + 1}")
-                      for j, d in enumerate(raw.get("doses", [])))
-        params = {**common, **raw.get("parameters", {})}
+    for i, raw in enumerate(spec.arms):
+        arm_name = raw.name or f"arm {i + 1}"
+        where = f"scenario {name!r}: arm {arm_name!r}"
+        doses = tuple(_dose(d, f"{where}, dose {j + 1}") for j, d in enumerate(raw.doses))
         try:
-            protocol = Protocol(doses=doses, name=arm_name, parameters=params)
-        except ScenarioError as err:
+            protocol = Protocol(doses=doses, name=arm_name)
+            perturbations = tuple(Perturbation(k, float(v))
+                                  for k, v in raw.perturbations.items())
+            arm_injury = Injury(raw.injury) if raw.injury is not None else None
+            for dose in doses:
+                note = dose.check_within(days)
+                if note:
+                    warnings.warn(f"{where}: {note}", UserWarning, stacklevel=2)
+        except CordsimError as err:
             raise ScenarioError(f"{where}: {err}") from None
-        arm_injury = Injury(str(raw["injury"])) if "injury" in raw else None
-        arms.append(Arm(arm_name, protocol, arm_injury))
+        arms.append(Arm(arm_name, protocol, dict(raw.parameters), perturbations, arm_injury))
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
-        raise ScenarioError(f"{name}: arm names must be unique, got {names}")
-    return Scenario(name=str(data.get("name", name)), arms=tuple(arms), species=species,
-                    injury=injury, days=float(days), dt=float(dt),
-                    description=str(data.get("description", "")),
-                    source=str(data.get("source", "")))
+        raise ScenarioError(f"scenario {name!r}: arm names must be unique, got {names}")
+    return Scenario(name=name, arms=tuple(arms), species=species, injury=injury, days=days,
+                    dt=dt, description=spec.description, source=spec.source,
+                    parameters=dict(spec.parameters))
+
+
+def resolve_scenario_path(ref: str | Path) -> Path:
+    """A scenario reference as a file: a built-in name (``default``) or a path. A bare name
+    means the built-in scenario even if a folder of that name exists here (e.g. an output
+    folder); ``./default.toml`` or any path with a suffix or folder means a file."""
+    text = str(ref)
+    builtins = builtin_scenarios()
+    if text in builtins:
+        return builtins[text]
+    path = Path(text)
+    if path.is_file():
+        return path
+    hint = did_you_mean(text, builtins)
+    if path.exists():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise ScenarioError(f"{text!r} is not a scenario file ({kind}); built-ins: "
+                            f"{', '.join(builtins)}")
+    raise ScenarioError(f"no scenario file {text!r} and no built-in scenario of that name; "
+                        f"built-ins: {', '.join(builtins)}{hint}")
 
 
 def load_scenario(ref: str | Path) -> Scenario:
     """Load a scenario file, or a built-in scenario by name."""
-    path = Path(ref)
-    if not path.exists():
-        builtins = builtin_scenarios()
-        if str(ref) in builtins:
-            path = builtins[str(ref)]
-        else:
-            raise ScenarioError(f"no scenario file {str(ref)!r} and no built-in scenario of that "
-                                f"name; built-ins: {', '.join(builtins)}"
-                                f"{did_you_mean(str(ref), builtins)}")
+    path = resolve_scenario_path(ref)
+    text = read_text_limited(path, ScenarioError, what="scenario file")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: malformed TOML: {err}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{path}: cannot read: {err}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: malformed TOML: tables or arrays nested too "
+                            "deeply") from None
     return scenario_from_dict(data, name=path.stem)
-
-
-def run_scenario(scenario: Scenario, *, parameters: Any = None, solver: Any = None,
-                 progress: bool = False) -> Any:
-    """Simulate every arm; returns a :class:`cordsim.results.ScenarioResult`.
-
-    A solver failure in one arm raises :class:`cordsim.errors.SimulationError` naming the
-    arm; the arms already computed are kept on the error's ``partial`` attribute.
-    """
-    from tqdm.auto import tqdm
-
-    from cordsim.errors import SimulationError
-    from cordsim.results import ScenarioResult
-    from cordsim.simulation import Simulation
-
-    done: dict[str, Any] = {}
-    for arm in tqdm(scenario.arms, desc=scenario.name, unit="arm", disable=not progress):
-        sim = Simulation(parameters=parameters, injury=arm.injury or scenario.injury,
-                         species=scenario.species,
-                         solver=solver, protocol=arm.protocol)
-        try:
-            done[arm.name] = sim.run(days=scenario.days, dt=scenario.dt)
-        except SimulationError as err:
-            done[arm.name] = err.partial
-            raise SimulationError(f"arm {arm.name!r}: {err}",
-                                  partial=ScenarioResult(scenario.name, done,
-                                                         scenario.description)) from None
-    return ScenarioResult(scenario.name, done, scenario.description)
