@@ -1,5 +1,11 @@
 """cordsim: an in-silico laboratory for spinal cord injury and MSC-sEV therapy.
 
+The package is layered as the pipeline runs (each layer imports only the ones below it):
+``core`` (framework) -> ``numerics`` (engines) | ``biology`` (submodels, the cord model) ->
+``data`` (parameter sets, presets, products, scenarios) -> ``design`` (injury, doses,
+perturbations, scenarios) -> ``run`` (simulation, results, cohorts) -> ``io`` (SBML,
+figures, tables) -> ``evaluation`` (claims, experiments, validation) -> ``cli``.
+
 Examples
 --------
 >>> import cordsim
@@ -8,9 +14,11 @@ Examples
 True
 """
 
-from cordsim import experiments, models
 from cordsim._version import __version__
+from cordsim.biology import CordModel
 from cordsim.core import Model, ParameterSet
+from cordsim.data import default_parameters
+from cordsim.design import Arm, Dose, Injury, Perturbation, Protocol, Scenario, load_scenario
 from cordsim.errors import (
     CordsimError,
     ModelError,
@@ -19,17 +27,20 @@ from cordsim.errors import (
     SimulationError,
     UnitError,
 )
-from cordsim.protocols import Injury
-from cordsim.results import TIMECOURSE_COLUMNS, ScenarioResult, SimulationResult
-from cordsim.scenario import Scenario, load_scenario, run_scenario
-from cordsim.simulation import Simulation, default_parameters
-from cordsim.solvers import Solver
-from cordsim.therapy import Dose, Protocol
+from cordsim.numerics.solvers import Solver
+from cordsim.run import (
+    TIMECOURSE_COLUMNS,
+    Provenance,
+    ScenarioResult,
+    Simulation,
+    SimulationResult,
+    run_scenario,
+)
 
 __all__ = [
-    "TIMECOURSE_COLUMNS", "CordsimError", "Dose", "Injury", "Model", "ModelError",
-    "ParameterError", "ParameterSet", "Protocol", "Scenario", "ScenarioError",
-    "ScenarioResult", "Simulation", "SimulationError", "SimulationResult", "Solver",
-    "UnitError", "__version__", "default_parameters", "experiments", "load_scenario",
-    "models", "run_scenario",
+    "TIMECOURSE_COLUMNS", "Arm", "CordModel", "CordsimError", "Dose", "Injury", "Model",
+    "ModelError", "ParameterError", "ParameterSet", "Perturbation", "Protocol", "Provenance",
+    "Scenario", "ScenarioError", "ScenarioResult", "Simulation", "SimulationError",
+    "SimulationResult", "Solver", "UnitError", "__version__", "default_parameters",
+    "load_scenario", "run_scenario",
 ]

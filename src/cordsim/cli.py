@@ -1,22 +1,47 @@
-"""Command line: ``cordsim run``, ``experiment``, ``products``, ``params``, ``validate``.
+"""Command line: ``cordsim run``, ``experiment``, ``cohort``, ``export``, ``products``,
+``params``, ``validate``.
 
-``main(argv)`` returns an exit code, so it can be tested without a subprocess.
+``main(argv)`` returns an exit code, so it can be tested without a subprocess:
+
+====  =================================================================================
+code  meaning
+====  =================================================================================
+0     done
+1     a check failed (``validate``, ``experiment run``) or an export has libsbml errors
+2     bad input: the message names the argument, key or value and what is allowed;
+      nothing was computed and no output folder was left behind
+3     the solver failed: the message names the arm, the day and the states; every result
+      computed before the failure was written
+====  =================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from cordsim._version import __version__
 from cordsim.errors import CordsimError, ScenarioError, SimulationError
-from cordsim.protocols import SPECIES, injury_presets
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
 
 
-def _out_dir(path: str) -> Path:
-    """Create the output folder and check that it is writable, or raise a ScenarioError."""
+@contextlib.contextmanager
+def output_folder(path: str) -> Iterator[Path]:
+    """Create the output folder and check that it is writable; if the command then fails
+    before writing anything, remove the folder again (when this call created it)."""
+    if not str(path).strip():
+        raise ScenarioError("output folder must not be empty (give e.g. --out results/run)")
     out = Path(path)
+    created = []
+    for parent in (out, *out.parents):
+        if parent.exists():
+            break
+        created.append(parent)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
@@ -24,19 +49,27 @@ def _out_dir(path: str) -> Path:
     except OSError as exc:
         raise ScenarioError(f"output folder {str(out)!r} is not writable: "
                             f"{exc.strerror or exc}") from None
-    return out
+    try:
+        yield out
+    except BaseException:
+        for folder in created:  # deepest first: only folders this call made, if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
-def _write_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
-    from cordsim.plotting import plot_natural_history, plot_outcomes
+def _print_written(paths: list[Path]) -> None:
+    print("wrote: " + ", ".join(str(p) for p in paths))
 
-    written = [result.to_csv(out / "timecourse.csv"), result.to_netcdf(out / "timecourse.nc")]
-    summary = out / "summary.csv"
-    result.summary().to_csv(summary, index=False, float_format="%.6g")
-    written.append(summary)
+
+def _natural_history_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    from cordsim.io.plotting import plot_natural_history, plot_outcomes
+    from cordsim.io.writers import write_result
+
+    written = write_result(result, out)
     if result.time.size > 1:
         written.append(plot_natural_history(result, out / "fig_natural_history.png"))
-        written.append(plot_outcomes({result.attrs["injury_severity_preset"]: result},
+        written.append(plot_outcomes({result.provenance.injury_severity_preset: result},
                                      out / "fig_outcomes.png"))
     return written
 
@@ -44,23 +77,23 @@ def _write_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.scenario != "natural-history":
         return _run_scenario_file(args)
-    from cordsim.simulation import Simulation
+    from cordsim.run.simulation import Simulation, _check_days
 
-    out = _out_dir(args.out)
+    _check_days(args.days, args.dt)
     sim = Simulation(injury=args.severity, species=args.species)
-    try:
-        result = sim.run(days=args.days, dt=args.dt)
-        code = 0
-    except SimulationError as exc:
-        result, code = exc.partial, 2
-        print(f"cordsim: {exc}", file=sys.stderr)
-    written = _write_outputs(result, out)
+    with output_folder(args.out) as out:
+        try:
+            result, code = sim.run(days=args.days, dt=args.dt), EXIT_OK
+        except SimulationError as exc:
+            result, code = exc.partial, EXIT_SOLVER_FAILED
+            print(f"cordsim: solver failure: {exc}", file=sys.stderr)
+        written = _natural_history_outputs(result, out)
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
     print(result.summary().query("metric.str.startswith('bbb_day') or "
                                  "metric.str.startswith('bscb_permeability_peak') or "
                                  "metric.str.startswith('neutrophil_peak')",
                                  engine="python").to_string(index=False))
-    print("wrote: " + ", ".join(str(p) for p in written))
+    _print_written(written)
     return code
 
 
@@ -73,88 +106,106 @@ def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run_scenario_file(args: argparse.Namespace) -> int:
-    from cordsim.plotting import plot_comparison, plot_natural_history, plot_outcomes
-    from cordsim.scenario import load_scenario, run_scenario
+    from cordsim.design.scenario import load_scenario
+    from cordsim.io.plotting import plot_comparison, plot_natural_history, plot_outcomes
+    from cordsim.io.writers import write_scenario_result
+    from cordsim.run.scenarios import run_scenario
 
     scenario = load_scenario(args.scenario)
-    out = _out_dir(args.out)
-    code = 0
-    try:
-        res = run_scenario(scenario, progress=True)
-    except SimulationError as exc:
-        res, code = exc.partial, 2
-        print(f"cordsim: {exc}", file=sys.stderr)
-    written = res.write(out)
-    written.append(plot_comparison(res.arms, out / "fig_comparison.png",
-                                   title=f"{scenario.name}: {scenario.description}"))
-    first = next(iter(res.arms.values()))
-    if first.time.size > 1:
-        written.append(plot_natural_history(first, out / "fig_natural_history.png",
-                                            title=f"{scenario.name}: {res.control} arm"))
-        written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
+    with output_folder(args.out) as out:
+        code = EXIT_OK
+        try:
+            res = run_scenario(scenario, progress=True)
+        except SimulationError as exc:
+            res, code = exc.partial, EXIT_SOLVER_FAILED
+            print(f"cordsim: solver failure: {exc}", file=sys.stderr)
+        written = write_scenario_result(res, out)
+        written.append(plot_comparison(res.arms, out / "fig_comparison.png",
+                                       title=f"{scenario.name}: {scenario.description}"))
+        first = next(iter(res.arms.values()))
+        if first.time.size > 1:
+            written.append(plot_natural_history(first, out / "fig_natural_history.png",
+                                                title=f"{scenario.name}: {res.control} arm"))
+            written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
     print(f"{scenario.name}: {scenario.description}")
     _print_endpoints(res)
-    print("wrote: " + ", ".join(str(p) for p in written))
+    _print_written(written)
     return code
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from cordsim.experiments import EXPERIMENTS, run_experiment
+    from cordsim.evaluation.experiments import experiment_names, experiments, run_experiment
 
     if args.action == "list":
-        for exp in EXPERIMENTS.values():
+        for exp in experiments().values():
             print(f"{exp.name:22s} {exp.claim} [{exp.source}]")
         print(f"{'uptake-assay':22s} In-vitro uptake: M0/M1/M2 x pH 7.4/6 x debris [R[6,11]]")
-        return 0
+        return EXIT_OK
     if not args.name:
         raise ScenarioError("experiment run needs a NAME (see 'cordsim experiment list')")
-    out = _out_dir(args.out or f"results/experiments/{args.name}")
-    res, check = run_experiment(args.name, out, progress=True)
+    if args.name not in experiment_names():
+        run_experiment(args.name)  # raises the error naming the allowed experiments
+    with output_folder(args.out or f"results/experiments/{args.name}") as out:
+        res, check = run_experiment(args.name, out, progress=True)
     if hasattr(res, "endpoints"):
         _print_endpoints(res)
     else:
         print(res.to_string(index=False))
     print(f"expected:  {check.expected}\nsimulated: {check.simulated}\n"
           f"result:    {'PASS' if check.passed else 'FAIL'}\nwrote into {out}")
-    return 0 if check.passed else 1
+    return EXIT_OK if check.passed else EXIT_CHECK_FAILED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from cordsim.sbml import check_sbml, write_sbml
-    from cordsim.simulation import Simulation
+    from cordsim.io.sbml import check_sbml, export_sbml
+    from cordsim.run.scenarios import arm_simulation
+    from cordsim.run.simulation import Simulation
 
+    out = Path(args.out)
+    if not args.out.strip() or out.is_dir() or args.out.endswith(("/", "\\")):
+        raise ScenarioError(f"--out must name a file to write (e.g. model.xml), got "
+                            f"{args.out!r}{' (an existing folder)' if out.is_dir() else ''}")
     if args.scenario:
-        from cordsim.scenario import load_scenario
+        from cordsim.design.scenario import load_scenario
 
         scenario = load_scenario(args.scenario)
         arm = scenario.arm(args.arm) if args.arm else scenario.arms[0]
-        sim = Simulation(injury=arm.injury or scenario.injury, species=scenario.species,
-                         protocol=arm.protocol)
+        sim = arm_simulation(scenario, arm)
     else:
+        if args.arm:
+            raise ScenarioError("--arm needs a SCENARIO")
         sim = Simulation(injury=args.severity)
-    out = Path(args.out)
-    _out_dir(str(out.parent) if str(out.parent) else ".")
-    write_sbml(sim, out)
-    errors = check_sbml(out.read_text())
+    with output_folder(str(out.parent) if str(out.parent) else "."):
+        text = export_sbml(sim)
+        out.write_text(text)
+    errors = check_sbml(text)
     print(f"wrote {out} (SBML L3V2, {len(sim.model.state_names)} rate rules, "
           f"{len(sim.protocol.doses)} dose line(s)); libsbml errors: {len(errors)}")
     for e in errors:
         print(f"  {e}", file=sys.stderr)
-    return 1 if errors else 0
+    return EXIT_CHECK_FAILED if errors else EXIT_OK
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cordsim.cohort import CohortSpec, run_cohort, summarize
-    from cordsim.scenario import load_scenario
+    from cordsim.design.scenario import load_scenario
+    from cordsim.run.cohort import (
+        CohortSpec,
+        check_scheduler,
+        check_workers,
+        run_cohort,
+        summarize,
+    )
 
     scenario = load_scenario(args.scenario)
     spec = CohortSpec(scenario=args.scenario, n=args.n, seed=args.seed, cv=args.cv,
                       severity_sd=args.severity_sd, rater_sd=args.rater_sd, chunk=args.chunk)
-    out = _out_dir(args.out)
-    run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
-    pct, tri = summarize(out, scenario)
+    check_workers(args.workers)
+    check_scheduler(args.scheduler)
+    with output_folder(args.out) as out:
+        run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
+        pct, tri = summarize(out, scenario)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
         med = pct.xs(0.5, level="quantile")
@@ -166,11 +217,11 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
                        "n_per_arm_for_power"]].to_string(index=False))
     print(f"wrote {out}/animals/*.parquet, percentiles.csv"
           + (", trial.csv" if tri is not None else ""))
-    return 0
+    return EXIT_OK
 
 
 def _cmd_products(args: argparse.Namespace) -> int:
-    from cordsim.therapy import products
+    from cordsim.data import products
 
     for name, prod in products().items():
         extra = f", purity {prod['purity']}" if "purity" in prod else ""
@@ -178,32 +229,35 @@ def _cmd_products(args: argparse.Namespace) -> int:
               f"{'':14s} {prod['description']} [{prod['source']}]")
         if prod["parameters"]:
             print(f"{'':14s} sets {prod['parameters']}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cordsim.simulation import default_parameters
+    from cordsim.biology import CordModel
+    from cordsim.data import default_parameters
 
     df = default_parameters(args.species).to_dataframe()
+    roles = {name: p.role for name, p in CordModel().params.items()}
+    df.insert(2, "role", df["parameterId"].map(roles))
     if args.csv:
         df.to_csv(sys.stdout, index=False)
-        return 0
-    cols = ["parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "evidence",
-            "source"]
+        return EXIT_OK
+    cols = ["parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "role",
+            "evidence", "source"]
     with pd.option_context("display.max_rows", None, "display.max_colwidth", 70,
                            "display.width", 250):
         print(df[cols].to_string(index=False))
     counts = df["evidence"].value_counts().to_dict()
     print(f"\n{len(df)} parameters; evidence: {counts}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cordsim.validation import validate
+    from cordsim.evaluation.validate import validate
 
     table = validate(progress=not args.quiet)
     with pd.option_context("display.max_colwidth", 60, "display.width", 250):
@@ -212,13 +266,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     n_fail = int((~table["passed"]).sum())
     print(f"\n{len(table) - n_fail} passed, {n_fail} failed")
     if args.out:
-        table.to_csv(_out_dir(args.out) / "validation.csv", index=False)
-    return 1 if n_fail else 0
+        with output_folder(args.out) as out:
+            table.to_csv(out / "validation.csv", index=False)
+    return EXIT_CHECK_FAILED if n_fail else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
+    from cordsim.data import SPECIES, injury_presets
+
     parser = argparse.ArgumentParser(prog="cordsim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cordsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write tables and figures")
@@ -249,14 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     coh = sub.add_parser("cohort", help="virtual cohort and trial of a scenario (resumable)")
     coh.add_argument("scenario", help="scenario file or built-in name")
-    coh.add_argument("--n", type=int, required=True, help="animals per arm")
+    coh.add_argument("--n", type=int, required=True, help="animals per arm (1-1,000,000)")
     coh.add_argument("--out", required=True, help="output folder (rerun to resume)")
-    coh.add_argument("--seed", type=int, default=1)
-    coh.add_argument("--cv", type=float, default=0.2, help="parameter CV (log-normal)")
-    coh.add_argument("--severity-sd", type=float, default=0.05, help="injury severity SD")
+    coh.add_argument("--seed", type=int, default=1, help="random seed (>= 0)")
+    coh.add_argument("--cv", type=float, default=0.2, help="parameter CV (log-normal, 0-1)")
+    coh.add_argument("--severity-sd", type=float, default=0.05,
+                     help="injury severity SD (0-0.3 on the 0-1 scale)")
     coh.add_argument("--rater-sd", type=float, default=0.9, help="BBB observer SD (points)")
     coh.add_argument("--chunk", type=int, default=50, help="animals per Parquet chunk")
-    coh.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    coh.add_argument("--workers", type=int, default=None, help="local processes (default: "
+                     "all cores)")
     coh.add_argument("--scheduler", default=None,
                      help="Dask: 'local' for a LocalCluster or a scheduler address tcp://...")
     coh.set_defaults(func=_cmd_cohort)
@@ -277,13 +337,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``cordsim`` command; returns the exit code."""
+    """Entry point of the ``cordsim`` command; returns the exit code (see the module
+    docstring)."""
+    import warnings
+
     args = build_parser().parse_args(argv)
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        print(f"cordsim: warning: {message}", file=sys.stderr)
+
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", UserWarning)  # shown once each, never raised
+            warnings.showwarning = show
+            return int(args.func(args))
+    except SimulationError as exc:
+        print(f"cordsim: solver failure: {exc}", file=sys.stderr)
+        return EXIT_SOLVER_FAILED
     except CordsimError as exc:
         print(f"cordsim: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

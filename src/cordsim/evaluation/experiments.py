@@ -6,7 +6,7 @@ comparison figure and endpoint table; ``cordsim validate`` runs every check.
 
 Examples
 --------
->>> sorted(EXPERIMENTS)[:3]
+>>> sorted(experiments())[:3]
 ['dose-response', 'fractionated-vs-msc', 'intact-cord']
 """
 
@@ -16,23 +16,30 @@ import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cordsim.results import ScenarioResult, SimulationResult
-from cordsim.scenario import Scenario, builtin_scenarios, run_scenario, scenario_from_dict
-from cordsim.validation import Check
+from cordsim.data import builtin_scenarios
+from cordsim.design.scenario import Scenario, scenario_from_dict
+from cordsim.evaluation.checks import Check
+from cordsim.run.results import ScenarioResult, SimulationResult
+from cordsim.run.scenarios import run_scenario
 
-# The reference regimen comes from scenarios/default.toml (one source of truth): the sEVs
-# 1e6 lung-trapped MSCs secrete over their survival, as three daily IV doses from day 7.
-DEFAULT_ARMS = tomllib.loads(builtin_scenarios()["default"].read_text())["arms"]
-FRACTIONATED = next(a for a in DEFAULT_ARMS if a["name"] == "fractionated sEV")["doses"][0]
+
+@cache
+def default_arms() -> list[dict[str, Any]]:
+    """The arms of ``scenarios/default.toml`` (one source of truth for the reference regimen:
+    the sEVs 1e6 lung-trapped MSCs secrete over their survival, as three daily IV doses from
+    day 7)."""
+    return tomllib.loads(builtin_scenarios()["default"].read_text())["arms"]
 
 
 def _sev(product: str = "sev_naive", **changes: Any) -> list[dict[str, Any]]:
-    return [{**FRACTIONATED, "product": product, **changes}]
+    fractionated = next(a for a in default_arms() if a["name"] == "fractionated sEV")
+    return [{**fractionated["doses"][0], "product": product, **changes}]
 
 
 def window_mean(res: SimulationResult, name: str, start: float, end: float) -> float:
@@ -170,68 +177,75 @@ def _check_dose_response(r: ScenarioResult) -> Check:
                  monotone and saturating and bbb[-1] > bbb[0])
 
 
-EXPERIMENT_LIST = [
-    Experiment(
-        "sev-vs-pbs", "sEVs vs PBS: lower serum TNF-a and IL-6, more lesion M2 macrophages",
-        "R[11]", {"injury": "moderate", "days": 28, "arms": [
-            {"name": "PBS"}, {"name": "sEV", "doses": _sev(start=0.125)}]},
-        _check_sev_vs_pbs),
-    Experiment(
-        "fractionated-vs-msc",
-        "Fractionated sEVs over 3 days reproduce the locomotor and BSCB benefit of IV MSCs",
-        "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70,
-                                         "arms": DEFAULT_ARMS},
-        _check_fractionated),
-    Experiment(
-        "rnase", "RNase-treated sEVs lose the protective effect", "R[47]",
-        {"injury": "moderate", "days": 70, "arms": [
-            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
-            {"name": "RNase-treated sEV", "doses": _sev("sev_rnase")}]},
-        _check_rnase),
-    Experiment(
-        "marco-antagonism", "MARCO antagonism (poly-G) blunts sEV-driven myelin uptake and "
-        "recovery", "R[16]", {"injury": "moderate", "days": 70, "arms": [
-            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
-            {"name": "poly-G", "parameters": {"marco_activity": 0.3}},
-            {"name": "sEV + poly-G", "doses": _sev(), "parameters": {"marco_activity": 0.3}}]},
-        _check_marco),
-    Experiment(
-        "tlr4-mir23b", "TLR4 overexpression reverses the effects of miR-23b sEVs", "R[71]",
-        {"injury": "moderate", "days": 42, "arms": [
-            {"name": "vehicle"}, {"name": "miR-23b sEV", "doses": _sev("sev_mir23b")},
-            {"name": "miR-23b sEV + TLR4 OE", "doses": _sev("sev_mir23b"),
-             "parameters": {"tlr4_overexpression": 3.0}}]},
-        _check_tlr4),
-    Experiment(
-        "p2ry12-blockade", "P2RY12 blockade weakens microglial sealing of leaky vessels",
-        "R[94]", {"injury": "moderate", "days": 28, "arms": [
-            {"name": "control"},
-            {"name": "P2RY12 blocked", "parameters": {"p2ry12_activity": 0.0}}]},
-        _check_p2ry12),
-    Experiment(
-        "intact-cord", "Intact (uninjured) cord accumulates no sEVs", "R[50]; Lankford 2018",
-        {"injury": "moderate", "days": 14, "arms": [
-            {"name": "injured cord + sEV", "doses": _sev()},
-            {"name": "intact cord + sEV", "injury": "none", "doses": _sev()}]},
-        _check_intact),
-    Experiment(
-        "macrophage-depletion", "Macrophage depletion removes most of the sEV benefit "
-        "(macrophages are the conduit)", "R[6,11,50]", {"injury": "moderate", "days": 70,
-                                                       "arms": [
-            {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
-            {"name": "depleted", "parameters": {"macrophage_depletion": 0.9}},
-            {"name": "depleted + sEV", "doses": _sev(),
-             "parameters": {"macrophage_depletion": 0.9}}]},
-        _check_depletion),
-    Experiment(
-        "dose-response", "Dose-response of fractionated IV sEVs (3 daily doses from day 7)",
-        "spec 5; acceptance of the therapy issue", {"injury": "moderate", "days": 70, "arms": [
-            {"name": "vehicle"},
-            *({"name": f"{3 * a:.2g} particles", "doses": _sev(amount=f"{a:.3g} particle")}
-              for a in DOSE_RESPONSE_AMOUNTS)]},
-        _check_dose_response),
-]
-EXPERIMENTS = {e.name: e for e in EXPERIMENT_LIST}
+def _experiments() -> list[Experiment]:
+    return [
+        Experiment(
+            "sev-vs-pbs", "sEVs vs PBS: lower serum TNF-a and IL-6, more lesion M2 macrophages",
+            "R[11]", {"injury": "moderate", "days": 28, "arms": [
+                {"name": "PBS"}, {"name": "sEV", "doses": _sev(start=0.125)}]},
+            _check_sev_vs_pbs),
+        Experiment(
+            "fractionated-vs-msc",
+            "Fractionated sEVs over 3 days reproduce the locomotor and BSCB benefit of IV MSCs",
+            "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70,
+                                             "arms": default_arms()},
+            _check_fractionated),
+        Experiment(
+            "rnase", "RNase-treated sEVs lose the protective effect", "R[47]",
+            {"injury": "moderate", "days": 70, "arms": [
+                {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+                {"name": "RNase-treated sEV", "doses": _sev("sev_rnase")}]},
+            _check_rnase),
+        Experiment(
+            "marco-antagonism", "MARCO antagonism (poly-G) blunts sEV-driven myelin uptake and "
+            "recovery", "R[16]", {"injury": "moderate", "days": 70, "arms": [
+                {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+                {"name": "poly-G", "perturbations": {"marco_activity": 0.3}},
+                {"name": "sEV + poly-G", "doses": _sev(),
+                 "perturbations": {"marco_activity": 0.3}}]},
+            _check_marco),
+        Experiment(
+            "tlr4-mir23b", "TLR4 overexpression reverses the effects of miR-23b sEVs", "R[71]",
+            {"injury": "moderate", "days": 42, "arms": [
+                {"name": "vehicle"}, {"name": "miR-23b sEV", "doses": _sev("sev_mir23b")},
+                {"name": "miR-23b sEV + TLR4 OE", "doses": _sev("sev_mir23b"),
+                 "perturbations": {"tlr4_overexpression": 3.0}}]},
+            _check_tlr4),
+        Experiment(
+            "p2ry12-blockade", "P2RY12 blockade weakens microglial sealing of leaky vessels",
+            "R[94]", {"injury": "moderate", "days": 28, "arms": [
+                {"name": "control"},
+                {"name": "P2RY12 blocked", "perturbations": {"p2ry12_activity": 0.0}}]},
+            _check_p2ry12),
+        Experiment(
+            "intact-cord", "Intact (uninjured) cord accumulates no sEVs", "R[50]; Lankford 2018",
+            {"injury": "moderate", "days": 14, "arms": [
+                {"name": "injured cord + sEV", "doses": _sev()},
+                {"name": "intact cord + sEV", "injury": "none", "doses": _sev()}]},
+            _check_intact),
+        Experiment(
+            "macrophage-depletion", "Macrophage depletion removes most of the sEV benefit "
+            "(macrophages are the conduit)", "R[6,11,50]", {"injury": "moderate", "days": 70,
+                                                           "arms": [
+                {"name": "vehicle"}, {"name": "sEV", "doses": _sev()},
+                {"name": "depleted", "perturbations": {"macrophage_depletion": 0.9}},
+                {"name": "depleted + sEV", "doses": _sev(),
+                 "perturbations": {"macrophage_depletion": 0.9}}]},
+            _check_depletion),
+        Experiment(
+            "dose-response", "Dose-response of fractionated IV sEVs (3 daily doses from day 7)",
+            "spec 5; acceptance of the therapy issue", {"injury": "moderate", "days": 70, "arms": [
+                {"name": "vehicle"},
+                *({"name": f"{3 * a:.2g} particles", "doses": _sev(amount=f"{a:.3g} particle")}
+                  for a in DOSE_RESPONSE_AMOUNTS)]},
+            _check_dose_response),
+    ]
+
+
+@cache
+def experiments() -> dict[str, Experiment]:
+    """The review's experiments by name (built on first use: no file is read at import)."""
+    return {e.name: e for e in _experiments()}
 
 
 # ----------------------------------------------------------------- uptake assay
@@ -243,15 +257,15 @@ def uptake_assay(parameters: Any = None, *, hours: float = 24.0,
                  cells_per_ml: float = 1e5) -> Any:
     """In-vitro sEV uptake: M0 / M1 / M2 (IL-4) x pH 7.4 / 6.0 x with / without myelin debris.
 
-    Uses the lesion's uptake rule (:func:`cordsim.submodels.cargo.uptake_priming`) and rate
+    Uses the lesion's uptake rule (:func:`cordsim.biology.cargo.uptake_priming`) and rate
     constant in a dish: the fraction of added sEVs taken up in ``hours`` (no saturation:
     sEVs far below ``km_sev_uptake``). Debris exposure is a myelin load of 1 per cell.
     """
     import pandas as pd
 
+    from cordsim.biology.cargo import acidity_signal, uptake_priming
     from cordsim.core.submodel import Values
-    from cordsim.simulation import default_parameters
-    from cordsim.submodels.cargo import acidity_signal, uptake_priming
+    from cordsim.data import default_parameters
 
     params = parameters or default_parameters()
     p = Values(dict(params.values), owner="uptake assay")
@@ -291,7 +305,7 @@ def check_uptake_assay(df: Any) -> Check:
 
 def experiment_names() -> list[str]:
     """Every named experiment, the uptake assay included."""
-    return [*EXPERIMENTS, "uptake-assay"]
+    return [*experiments(), "uptake-assay"]
 
 
 def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any = None,
@@ -305,11 +319,11 @@ def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any 
         if out is not None:
             _write_uptake(df, Path(out))
         return df, check
-    if name not in EXPERIMENTS:
+    if name not in experiments():
         raise ScenarioError(f"unknown experiment {name!r}; allowed: "
                             f"{', '.join(experiment_names())}"
                             f"{did_you_mean(name, experiment_names())}")
-    exp = EXPERIMENTS[name]
+    exp = experiments()[name]
     res = exp.run(parameters=parameters, progress=progress)
     check = exp.check(res)
     if out is not None:
@@ -320,9 +334,10 @@ def run_experiment(name: str, out: str | Path | None = None, *, parameters: Any 
 def _write_experiment(exp: Experiment, res: ScenarioResult, check: Check, out: Path) -> None:
     import pandas as pd
 
-    from cordsim.plotting import plot_comparison, plot_dose_response
+    from cordsim.io.plotting import plot_comparison, plot_dose_response
+    from cordsim.io.writers import write_scenario_result
 
-    res.write(out)
+    write_scenario_result(res, out)
     plot_comparison(res.arms, out / "fig_comparison.png",
                     title=f"{exp.name}: {exp.claim} [{exp.source}]")
     if exp.name == "dose-response":
@@ -338,15 +353,15 @@ def _write_experiment(exp: Experiment, res: ScenarioResult, check: Check, out: P
 
 
 def _write_uptake(df: Any, out: Path) -> None:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     df.to_csv(out / "uptake_assay.csv", index=False, float_format="%.4g")
     labels = [f"{r.phenotype}\npH {r.pH:g}{' +debris' if r.debris else ''}"
               for r in df.itertuples()]
-    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax = fig.subplots()
     ax.bar(range(len(df)), df["uptake_fraction"], color=["tab:grey"] * 8 + ["tab:green"] * 4)
     ax.set_xticks(range(len(df)), labels, fontsize=7)
     ax.set_ylabel("fraction of sEVs taken up in 24 h")
     ax.set_title("In-vitro sEV uptake assay (R[6,11]): only primed M2-like cells take sEVs up")
     fig.savefig(out / "fig_uptake_assay.png", dpi=110)
-    plt.close(fig)

@@ -1,4 +1,8 @@
-"""Figures a biologist recognises: the review's Fig. 1 panels and the tissue/behaviour outcomes."""
+"""Figures a biologist recognises: the review's Fig. 1 panels and the tissue/behaviour outcomes.
+
+Figures are built with matplotlib's object API (``Figure``), never pyplot, so importing or
+using this module leaves the user's matplotlib backend alone.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,28 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from cordsim.run.results import SimulationResult
 
-from cordsim.results import SimulationResult  # noqa: E402
+MAX_TITLE = 300  # characters of a scenario's name and description shown in a title
+
+
+def _title(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
 
 WEEK_TICKS = [0, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
 
 
-def _days_axis(ax: plt.Axes, end: float) -> None:
+def _days_axis(ax: Axes, end: float) -> None:
     ticks = [t for t in WEEK_TICKS if t <= end] if end > 14 else None
     if ticks:
         ax.set_xticks(ticks)
@@ -30,7 +45,8 @@ def plot_natural_history(result: SimulationResult, path: str | Path, *,
     """Six panels after the review's Fig. 1: injury, cells, M1/M2, cytokines, BSCB, BBB."""
     end = float(result.time[-1])
     t = result.time
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    fig = Figure(figsize=(15, 8.5), layout="constrained")
+    axes = fig.subplots(2, 3)
     (a, b, c), (d, e, f) = axes
 
     a.plot(t, result["neurons_fraction"], label="neurons")
@@ -77,16 +93,15 @@ def plot_natural_history(result: SimulationResult, path: str | Path, *,
 
     for ax in axes.flat:
         _days_axis(ax, end)
-    fig.suptitle(title or f"cordsim natural history: {result.attrs.get('injury_description', '')}")
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    fig.suptitle(_title(title or "cordsim natural history: "
+                        f"{result.provenance.injury_description}"))
+    return _save(fig, path)
 
 
 def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path) -> Path:
     """Tissue sparing, lesion volume, serum cytokines and BBB score for one or more runs."""
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
+    axes = fig.subplots(1, 4)
     end = max(float(r.time[-1]) for r in results.values())
     for label, r in results.items():
         (line,) = axes[0].plot(r.time, r["spared_tissue_fraction"], label=label)
@@ -111,10 +126,7 @@ def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path) -> 
     for ax in axes:
         _days_axis(ax, end)
         ax.legend(fontsize=7)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 COMPARISON_PANELS = (
@@ -134,8 +146,8 @@ def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *
     """One panel per readout, one line per arm (first arm = control, in black)."""
     ncol = 4
     nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 3.6 * nrow),
-                             constrained_layout=True, squeeze=False)
+    fig = Figure(figsize=(4.3 * ncol, 3.6 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     end = max(float(r.time[-1]) for r in results.values())
     for ax, (name, label, ylim) in zip(axes.flat, panels, strict=False):
         for i, (arm, r) in enumerate(results.items()):
@@ -148,25 +160,20 @@ def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(textwrap.fill(title, 150), fontsize=10)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    fig.suptitle(textwrap.fill(_title(title), 150), fontsize=10)
+    return _save(fig, path)
 
 
 def plot_dose_response(doses: list[float], values: list[float], path: str | Path, *,
                        unit: str, ylabel: str, title: str, control: float) -> Path:
     """Endpoint against dose on a log axis, with the vehicle level."""
-    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.subplots()
     ax.semilogx(doses, values, "o-", color="tab:blue", label="treated")
     ax.axhline(control, color="black", ls=":", label="vehicle")
     ax.set_xlabel(f"dose ({unit})")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_title(title))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -7,12 +7,12 @@ note carrying its description, bounds, evidence and source. Boluses are events t
 their entry state (and to ``sev_input_total``); infusions are events that switch their input
 rate on and off. Units are SBML unit definitions derived from pint; time is in days.
 
-Requires ``python-libsbml`` (``pip install -e ".[sbml]"``).
+Requires ``python-libsbml`` (the ``sbml`` extra: ``pip install -e ".[sbml]"``).
 
 Examples
 --------
 >>> import cordsim
->>> from cordsim.sbml import export_sbml
+>>> from cordsim.io.sbml import export_sbml
 >>> text = export_sbml(cordsim.Simulation(injury="moderate"))
 >>> text.startswith('<?xml') and 'rateRule variable="neurons_fraction"' in text
 True
@@ -27,21 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from cordsim.core.units import ureg
+from cordsim._optional import require
+from cordsim.core.units import registry
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cordsim.simulation import Simulation
+    from cordsim.run.simulation import Simulation
 
 _KINDS = {"meter": "METRE", "second": "SECOND", "kilogram": "KILOGRAM", "mole": "MOLE",
           "cell": "ITEM", "copy": "ITEM"}
 
 
 def _libsbml() -> Any:
-    try:
-        import libsbml
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("SBML export needs python-libsbml: pip install python-libsbml") from exc
-    return libsbml
+    return require("libsbml", "SBML export")
 
 
 def _unit_id(unit: str) -> str:
@@ -53,7 +50,7 @@ def _add_unit(model: Any, unit: str, cache: dict[str, str]) -> str:
     libsbml = _libsbml()
     if unit in cache:
         return cache[unit]
-    base = ureg.Quantity(1.0, unit).to_base_units()
+    base = registry().Quantity(1.0, unit).to_base_units()
     factor = float(base.magnitude)
     parts = [(str(name), float(exp)) for name, exp in base.unit_items()]
     uid = _unit_id(unit)

@@ -4,23 +4,30 @@ Each arm of a scenario gets ``n`` animals of its own (as in a real trial). Anima
 ``a`` draws its parameters from its own random stream ``(seed, a, i)``, so any chunk of
 animals can run anywhere (local processes or Dask workers) and give the same numbers:
 
-* every physiological parameter with a log scale varies log-normally around its default
-  (coefficient of variation ``cv``), clipped to its plausible bounds;
+* every parameter whose declared role is ``physiological`` (log scale, bounds wider than a
+  point) varies log-normally around its value (coefficient of variation ``cv``), clipped to
+  its plausible bounds;
 * the injury severity varies as a covariate (impactor displacement within a group,
   normal with ``severity_sd``, clipped to 0-1);
 * the BBB score is read by an observer: the animal's true score plus rater noise
   (SD ``rater_sd``, Basso 1996: 0.6-1.3 points), rounded and clipped to the 0-21 scale.
 
-Results are written chunk by chunk as Parquet (``animals/chunk-*.parquet``); a chunk already on
-disk is not recomputed, so an interrupted cohort resumes where it stopped. An animal whose
-simulation fails is recorded with its parameters and the error.
+Results are written chunk by chunk as Parquet (``animals/chunk-*.parquet``), each through a
+temporary file and a rename, each carrying its arm, animal range and the cohort's settings
+hash. A rerun resumes: a chunk that is readable and belongs to this cohort is kept, any other
+(truncated, empty, another arm's, another cohort's) is recomputed. ``cohort.json`` records
+the settings and the hashes of the scenario file, model and parameter set; a rerun with
+anything changed is refused. An animal whose simulation fails is recorded with its
+parameters and the error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import signal
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -29,17 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from cordsim.scenario import Scenario, load_scenario
+from cordsim._optional import require
+from cordsim._version import __version__
+from cordsim.design.scenario import Scenario, load_scenario, resolve_scenario_path
+from cordsim.errors import ScenarioError
 
-# Parameters that are experimental knobs, normalizations, dose inputs or product cargo, not
-# animal physiology: they do not vary between animals.
-FIXED = {"injury_severity", "compression_ischemia", "bbb_max", "marco_activity",
-         "p2ry12_activity", "macrophage_depletion", "tlr4_overexpression", "homing_factor",
-         "phagocyte_reference", "macrophage_floor", "myeloid_floor", "fibrogenic_drive"}
-FIXED_PREFIXES = ("input_", "cargo_")
 ENDPOINTS = (("bbb_score", 70.0), ("bbb_score", 28.0), ("bscb_permeability", 14.0),
              ("spared_tissue_fraction", 70.0), ("m2_fraction_macrophages", 14.0),
              ("serum_tnf", 10.0))
+MAX_ANIMALS = 1_000_000  # per arm
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True)
@@ -55,23 +61,69 @@ class CohortSpec:
     chunk: int = 50
 
     def __post_init__(self) -> None:
-        from cordsim.errors import ScenarioError
-
-        if not isinstance(self.n, int) or self.n < 1:
-            raise ScenarioError(f"cohort size n must be a positive integer, got {self.n!r}")
-        for name in ("cv", "severity_sd", "rater_sd"):
+        def integer(name: str, lo: int, hi: int) -> None:
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ScenarioError(f"{name} must be >= 0, got {value!r}")
-        if self.chunk < 1:
-            raise ScenarioError(f"chunk must be >= 1, got {self.chunk!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ScenarioError(f"cohort {name} must be an integer from {lo:,} to {hi:,}, "
+                                    f"got {value!r}")
+
+        integer("n", 1, MAX_ANIMALS)
+        integer("seed", 0, 2**63 - 1)
+        integer("chunk", 1, 10_000)
+        for name, hi, why in (("cv", 1.0, "a coefficient of variation above 100% is not an "
+                                           "animal cohort"),
+                              ("severity_sd", 0.3, "on the 0-1 severity scale"),
+                              ("rater_sd", 5.0, "BBB points; Basso 1996: 0.6-1.3")):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or not 0 <= value <= hi):
+                raise ScenarioError(f"cohort {name} must lie in [0, {hi:g}] ({why}), got "
+                                    f"{value!r}")
+
+    @property
+    def settings_hash(self) -> str:
+        """Hash of the settings that decide every animal's numbers (chunk size excluded)."""
+        return _hash(json.dumps({**asdict(self), "chunk": None}, sort_keys=True))
 
 
-def varied_parameters(parameters: Any) -> list[str]:
-    """Names of the parameters that vary between animals."""
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_workers(workers: Any) -> int | None:
+    """``None`` (all cores) or a positive worker count."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= \
+            MAX_WORKERS:
+        raise ScenarioError(f"workers must be an integer from 1 to {MAX_WORKERS} (or omitted "
+                            f"for all cores), got {workers!r}")
+    return workers
+
+
+def check_scheduler(scheduler: Any) -> str | None:
+    """``None``, ``"local"`` or a Dask scheduler address ``tcp://host:port``."""
+    if scheduler is None or scheduler == "local":
+        return scheduler
+    import re
+
+    if not isinstance(scheduler, str) or not re.fullmatch(
+            r"(tcp|tls|inproc|ucx)://[\w.\-\[\]:]+:\d{1,5}", scheduler):
+        raise ScenarioError(f"scheduler must be 'local' or a Dask scheduler address such as "
+                            f"tcp://host:8786, got {scheduler!r}")
+    return scheduler
+
+
+def varied_parameters(parameters: Any, model: Any = None) -> list[str]:
+    """Names of the parameters that vary between animals: role ``physiological``, log scale,
+    bounds wider than a point."""
+    if model is None:
+        from cordsim.biology import CordModel
+
+        model = CordModel()
     return [name for name, rec in parameters.records.items()
-            if rec.scale != "lin" and rec.bounds[0] < rec.bounds[1] and name not in FIXED
-            and not name.startswith(FIXED_PREFIXES)]
+            if model.params[name].role == "physiological" and rec.scale != "lin"
+            and rec.bounds[0] < rec.bounds[1]]
 
 
 def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
@@ -103,56 +155,157 @@ def chunks(spec: CohortSpec, arms: Iterable[int]) -> list[tuple[int, int, int]]:
             for i in range(0, spec.n, spec.chunk)]
 
 
-_SIMULATIONS: dict[tuple[str, int], Any] = {}
-
-
 def chunk_path(out: Path, arm: int, start: int) -> Path:
+    """File of the chunk of ``arm`` that starts at animal ``start``."""
     return out / "animals" / f"chunk-arm{arm:02d}-{start:09d}.parquet"
 
 
-def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str) -> str:
-    """Simulate animals [start, stop) of one arm and write their Parquet file (atomically)."""
-    import pandas as pd
+def chunk_is_valid(path: Path, spec: CohortSpec, arm: int, start: int, stop: int) -> bool:
+    """True if ``path`` is a complete chunk of this cohort: readable, same settings hash, the
+    right arm and every animal of [start, stop) once."""
+    import pyarrow.parquet as pq
 
-    from cordsim.simulation import Simulation
-    from cordsim.solvers import Solver
+    try:
+        meta = json.loads(pq.read_schema(path).metadata[b"cordsim"])
+        if meta != {"settings_hash": spec.settings_hash, "arm": arm, "start": start,
+                    "stop": stop}:
+            return False
+        table = pq.read_table(path, columns=["arm_index", "animal"])
+    except Exception:  # noqa: BLE001 - truncated, empty, foreign: all mean "recompute"
+        return False
+    animals = table.column("animal").to_numpy()
+    arms = table.column("arm_index").to_numpy()
+    return bool(np.array_equal(animals, np.arange(start, stop)) and np.all(arms == arm))
 
-    path = chunk_path(Path(out), arm, start)
-    if path.exists():
-        return str(path)
+
+_SIMULATIONS: dict[tuple[str, int], Any] = {}
+
+
+def _simulation(spec: CohortSpec, arm: int) -> tuple[Scenario, Any, Any, list[str]]:
     key = (spec.scenario, arm)
     if key not in _SIMULATIONS:  # one per process: loading parameters is not free
+        from cordsim.numerics.solvers import Solver
+        from cordsim.run.scenarios import arm_simulation
+
         scenario = load_scenario(spec.scenario)
         a = scenario.arms[arm]
-        sim = Simulation(injury=a.injury or scenario.injury, species=scenario.species,
-                         protocol=a.protocol, solver=Solver(method="compiled"))
-        _SIMULATIONS[key] = (scenario, a, sim, varied_parameters(sim.parameters))
-    scenario, a, sim, names = _SIMULATIONS[key]
+        sim = arm_simulation(scenario, a, solver=Solver(method="compiled"))
+        _SIMULATIONS[key] = (scenario, a, sim, varied_parameters(sim.parameters, sim.model))
+    return _SIMULATIONS[key]
+
+
+def _owner_alive(owner: int | None) -> bool:
+    if owner is None:
+        return True
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
+              owner: int | None = None) -> str:
+    """Simulate animals [start, stop) of one arm and write their Parquet file (atomically).
+
+    ``owner``: the pid of the cordsim process that asked; if it dies, the chunk is abandoned
+    (no orphan keeps writing into a folder nobody watches).
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = chunk_path(Path(out), arm, start)
+    if chunk_is_valid(path, spec, arm, start, stop):
+        return str(path)
+    scenario, a, sim, names = _simulation(spec, arm)
     severity = sim.parameters["injury_severity"]
+    times = np.unique([0.0, scenario.days, *(d for _, d in ENDPOINTS if d <= scenario.days)])
+    out_index = {name: i for i, name in enumerate(sim.model.output_names)}
+    state_index = {name: i for i, name in enumerate(sim.model.state_names)}
     rows = []
     for i in range(start, stop):
+        if not _owner_alive(owner):
+            os._exit(3)  # the cohort's owner is gone: stop without writing
         values = draw_animal(spec, arm, i, sim.parameters, names, severity)
         rater = values.pop("_rater")
         row: dict[str, Any] = {"arm": a.name, "arm_index": arm, "animal": i,
                                "injury_severity": values.get("injury_severity", severity)}
-        try:
-            res = sim.run(days=scenario.days, dt=1.0, overrides=values)
+        traj = sim.solve(times, values=values)
+        if traj.ok:
+            outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
             for name, day in ENDPOINTS:
                 if day <= scenario.days:
-                    row[f"{name}_day{day:g}"] = res.at(name, day)
-            true = row.get(f"bbb_score_day{scenario.days:g}", float(res["bbb_score"][-1]))
+                    k = int(np.searchsorted(traj.t, day))
+                    row[f"{name}_day{day:g}"] = float(
+                        outs[out_index[name], k] if name in out_index
+                        else traj.y[state_index[name], k])
+            true = float(outs[out_index["bbb_score"], -1])
             row["bbb_observed"] = float(np.clip(np.round(true + rater), 0, 21))
             row["status"], row["error"], row["parameters"] = "ok", "", ""
-        except Exception as exc:  # noqa: BLE001 - a failed animal is recorded, not dropped
-            row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            row["status"], row["error"] = "failed", traj.status
             row["parameters"] = json.dumps(values)
             row["bbb_observed"] = float("nan")
         rows.append(row)
+    table = pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
+    meta = {**(table.schema.metadata or {}), b"cordsim": json.dumps(
+        {"settings_hash": spec.settings_hash, "arm": arm, "start": start, "stop": stop})}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    pq.write_table(table.replace_schema_metadata(meta), tmp)
     tmp.replace(path)
     return str(path)
+
+
+def cohort_manifest(spec: CohortSpec) -> dict[str, Any]:
+    """What a cohort folder records: settings, and the hashes of the scenario file, model
+    and parameter set of every arm, with the cordsim version."""
+    scenario = load_scenario(spec.scenario)
+    text = resolve_scenario_path(spec.scenario).read_bytes()
+    sims = [_simulation(spec, a)[2] for a in range(len(scenario.arms))]
+    return {"settings": asdict(spec), "settings_hash": spec.settings_hash,
+            "scenario_hash": hashlib.sha256(text).hexdigest()[:16],
+            "model_hash": sims[0].model.structure_hash,
+            "parameter_set_hashes": {a.name: s.parameters.hash
+                                     for a, s in zip(scenario.arms, sims, strict=True)},
+            "cordsim_version": __version__}
+
+
+def _check_resume(out: Path, manifest: dict[str, Any]) -> None:
+    meta = out / "cohort.json"
+    if not meta.exists():
+        return
+    try:
+        old = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        raise ScenarioError(f"{meta} is unreadable; use a new folder") from None
+    if not isinstance(old, dict):
+        raise ScenarioError(f"{meta} is not a cohort record; use a new folder")
+    changed = [k for k in ("settings_hash", "scenario_hash", "model_hash",
+                           "parameter_set_hashes", "cordsim_version")
+               if old.get(k) != manifest[k]]
+    if changed:
+        what = {"settings_hash": "the cohort settings", "scenario_hash": "the scenario file",
+                "model_hash": "the model", "parameter_set_hashes": "the parameters",
+                "cordsim_version": "the cordsim version"}
+        which = ", ".join(what[k] for k in changed)
+        raise ScenarioError(f"{out} holds a cohort run with other inputs ({which} changed "
+                            "since); resuming would mix animals of two versions: use a new "
+                            "folder, or restore the inputs to resume")
+
+
+def _worker_init() -> None:
+    """Pool workers die with the cordsim process that started them (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere run_chunk's owner check stops them
 
 
 def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
@@ -166,25 +319,28 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
     """
     from tqdm.auto import tqdm
 
+    workers = check_workers(workers)
+    scheduler = check_scheduler(scheduler)
+    require("pyarrow", "cordsim cohort (Parquet chunks)")
+    if scheduler:
+        require("distributed", "a Dask scheduler")
     out = Path(out)
     scenario = load_scenario(spec.scenario)
-    arms = range(len(scenario.arms)) if arms is None else arms
-    todo = [c for c in chunks(spec, arms)
-            if not chunk_path(out, c[0], c[1]).exists()]
+    arms = list(range(len(scenario.arms)) if arms is None else arms)
+    manifest = cohort_manifest(spec)
+    _check_resume(out, manifest)
     (out / "animals").mkdir(parents=True, exist_ok=True)
     for stale in (out / "animals").glob("*.tmp*"):  # half-written by an interrupted run
         stale.unlink()
-    meta = out / "cohort.json"
-    if meta.exists() and json.loads(meta.read_text()) != asdict(spec):
-        from cordsim.errors import ScenarioError
-
-        raise ScenarioError(f"{out} holds a cohort with other settings ({meta.read_text()}); "
-                            f"use a new folder or the same settings to resume")
-    meta.write_text(json.dumps(asdict(spec), indent=1))
+    (out / "cohort.json").write_text(json.dumps(manifest, indent=1))
+    todo = [c for c in chunks(spec, arms)
+            if not chunk_is_valid(chunk_path(out, c[0], c[1]), spec, *c)]
+    _simulation(spec, arms[0])[2].solve(np.array([0.0, 1.0]))  # compile before forking
     bar = tqdm(total=len(todo), desc=f"cohort {scenario.name}", unit="chunk",
                disable=not progress)
+    owner = os.getpid()
     if scheduler:
-        _run_dask(spec, todo, out, scheduler, bar)
+        _run_dask(spec, todo, out, scheduler, bar, owner if scheduler == "local" else None)
     elif (workers or os.cpu_count() or 1) == 1 or len(todo) <= 1:
         for c in todo:
             run_chunk(spec, *c, str(out))
@@ -192,8 +348,9 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-            futures = [pool.submit(run_chunk, spec, *c, str(out)) for c in todo]
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
+                                 initializer=_worker_init) as pool:
+            futures = [pool.submit(run_chunk, spec, *c, str(out), owner) for c in todo]
             for f in as_completed(futures):
                 f.result()
                 bar.update()
@@ -202,7 +359,7 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
 
 
 def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
-              scheduler: str, bar: Any) -> None:
+              scheduler: str, bar: Any, owner: int | None) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
@@ -210,7 +367,8 @@ def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
         else None
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
-            futures = [client.submit(run_chunk, spec, *c, str(out), pure=False) for c in todo]
+            futures = [client.submit(run_chunk, spec, *c, str(out), owner, pure=False)
+                       for c in todo]
             for f in as_completed(futures):
                 f.result()
                 bar.update()
@@ -225,8 +383,6 @@ def read_animals(out: str | Path) -> Any:
 
     files = sorted((Path(out) / "animals").glob("chunk-*.parquet"))
     if not files:
-        from cordsim.errors import ScenarioError
-
         raise ScenarioError(f"no cohort results in {out}")
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return df.sort_values(["arm_index", "animal"], kind="stable").reset_index(drop=True)
@@ -242,12 +398,46 @@ def percentiles(df: Any, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) 
     return table
 
 
+def animals_for_power(d: float, *, alpha: float = 0.05, power: float = 0.8,
+                      max_n: int = 10_000_000) -> float:
+    """Animals per arm for a two-sided two-sample t test to detect effect size ``d``
+    (Cohen's d) at ``alpha`` with ``power`` (noncentral t, equal groups).
+
+    >>> animals_for_power(1.5), animals_for_power(0.5)
+    (9, 64)
+    """
+    from scipy import stats
+
+    d = abs(d)
+    if not d > 0 or not math.isfinite(d):
+        return float("inf")
+
+    def achieved(n: int) -> float:
+        df = 2 * n - 2
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        nc = d * math.sqrt(n / 2)
+        return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+
+    lo, hi = 2, 4
+    while achieved(hi) < power:
+        lo, hi = hi, hi * 2
+        if hi > max_n:
+            return float("inf")
+    while lo < hi:  # smallest n with enough power
+        mid = (lo + hi) // 2
+        if achieved(mid) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def trial(df: Any, control: str, *, alpha: float = 0.05, power: float = 0.8,
           endpoint: str = "bbb_observed") -> Any:
     """Effect of every arm against ``control``: difference, 95% CI, Cohen's d, n per arm.
 
-    Welch's t interval for the difference in means; animals per arm for a two-sided test at
-    ``alpha`` with ``power`` from the normal approximation n = 2 (z_a + z_b)^2 / d^2.
+    Welch's t interval for the difference in means; animals per arm for a two-sided t test
+    at ``alpha`` with ``power`` (:func:`animals_for_power`).
     """
     import pandas as pd
     from scipy import stats
@@ -266,13 +456,11 @@ def trial(df: Any, control: str, *, alpha: float = 0.05, power: float = 0.8,
         half = stats.t.ppf(1 - alpha / 2, dof) * se
         sd = math.sqrt((x.var(ddof=1) + ref.var(ddof=1)) / 2)
         d = diff / sd if sd else float("inf")
-        za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
-        n_needed = math.ceil(2 * (za + zb) ** 2 / d**2) if d else float("inf")
         rows.append({"arm": arm, "control": control, "endpoint": endpoint, "n_arm": len(x),
                      "n_control": len(ref), "mean_arm": x.mean(), "mean_control": ref.mean(),
                      "difference": diff, "ci_low": diff - half, "ci_high": diff + half,
-                     "cohens_d": d, "n_per_arm_for_power": n_needed, "alpha": alpha,
-                     "power": power})
+                     "cohens_d": d, "n_per_arm_for_power": animals_for_power(
+                         d, alpha=alpha, power=power), "alpha": alpha, "power": power})
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,12 @@
-"""SimulationResult: labelled time courses with units and provenance; CSV, NetCDF, summary.
+"""Results: labelled time courses with units and provenance, as pure data.
+
+A :class:`SimulationResult` holds the solution at the report times a user asked for (every
+``dt`` days) and at cordsim's analysis times (every 30 min on day 1, 0.1 day to day 7, 0.25
+day after, and every dose time), so peaks, peak times and endpoint days come from the
+solution whatever ``dt`` is; ``reported`` marks the user's grid, which tables show. It is
+built from arrays by any engine (:meth:`SimulationResult.from_arrays`) or read back from
+NetCDF (:meth:`SimulationResult.from_netcdf`): nothing here knows how it was computed beyond
+its :class:`Provenance`.
 
 Examples
 --------
@@ -12,19 +20,18 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cordsim._version import __version__
+from cordsim.errors import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
-
-    from cordsim.simulation import Simulation
 
 # Columns of timecourse.csv, in this order (more follow). Units are in the README and in
 # the NetCDF attributes.
@@ -37,58 +44,93 @@ TIMECOURSE_COLUMNS = (
     "msc_lung", "sev_plasma", "sev_liver", "sev_spleen", "sev_lesion", "sev_internalized",
     "mirna_copies_per_macrophage",
 )
+ENDPOINT_DAYS = (1, 7, 14, 28, 42, 70)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a result comes from: code, model, parameters, injury, protocol, solver."""
+
+    model: str = ""
+    model_hash: str = ""
+    species: str = ""
+    injury_severity_preset: str = ""
+    injury_description: str = ""
+    parameter_set: str = ""
+    parameter_set_hash: str = ""
+    parameter_changes: tuple[str, ...] = ()
+    protocol: dict[str, Any] = field(default_factory=dict)
+    perturbations: dict[str, float] = field(default_factory=dict)
+    solver: dict[str, Any] = field(default_factory=dict)
+    cordsim_version: str = __version__
+
+    def to_attrs(self) -> dict[str, str]:
+        """Flat text attributes (NetCDF-safe); structured fields as JSON."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value if isinstance(value, str) else json.dumps(
+                list(value) if isinstance(value, tuple) else value)
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> Provenance:
+        """Inverse of :meth:`to_attrs` (unknown keys are ignored)."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in attrs:
+                continue
+            value = attrs[f.name]
+            if f.name in ("parameter_changes", "protocol", "perturbations", "solver"):
+                value = json.loads(value)
+                value = tuple(value) if f.name == "parameter_changes" else value
+            kwargs[f.name] = value
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
 class SimulationResult:
     """Time courses of every state and output of one simulation.
 
-    ``result[name]`` returns the array for a state, an output or ``time_day``.
+    ``result[name]`` returns the array for a state, an output or ``time_day`` on the full
+    solution grid; ``reported`` marks the rows on the user's report grid.
     """
 
     time: np.ndarray
     data: dict[str, np.ndarray]
     units: dict[str, str]
     descriptions: dict[str, str]
-    attrs: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     status: str = "ok"
+    reported: np.ndarray | None = None
 
     @classmethod
-    def from_integration(cls, sim: Simulation, t: np.ndarray, y: np.ndarray, p: np.ndarray,
-                         *, status: str) -> SimulationResult:
-        """Build a result from raw solver output (states x times)."""
-        model = sim.model
-        data = {name: y[i] for i, name in enumerate(model.state_names)}
-        if t.size:
-            outs = np.asarray(sim.compiled.outputs(t, y, p)).reshape(len(model.output_names),
-                                                                    t.size)
-        else:
-            outs = np.empty((len(model.output_names), 0))
-        data.update({name: outs[i] for i, name in enumerate(model.output_names)})
+    def from_arrays(cls, time: np.ndarray, data: dict[str, np.ndarray], *, model: Any,
+                    provenance: Provenance, status: str = "ok",
+                    reported: np.ndarray | None = None) -> SimulationResult:
+        """A result from raw arrays of a model's states and outputs (any engine)."""
         decls = {**model.states, **model.outputs}
-        attrs = {
-            "cordsim_version": __version__,
-            "model": model.name,
-            "model_hash": model.structure_hash,
-            "species": sim.species,
-            "injury_severity_preset": sim.injury.severity,
-            "injury_description": sim.injury.description,
-            "parameter_set": sim.parameters.name,
-            "parameter_set_hash": sim.parameters.hash,
-            "parameter_changes": json.dumps(list(sim.parameters.history)),
-            "protocol": json.dumps(sim.protocol.as_dict()),
-            "solver": json.dumps(sim.solver.as_dict()),
-            "time_unit": "day",
-            "status": status,
-        }
-        return cls(time=t, data=data, units={k: d.unit for k, d in decls.items()},
-                   descriptions={k: d.description for k, d in decls.items()}, attrs=attrs,
-                   status=status)
+        return cls(time=np.asarray(time, dtype=float), data=data,
+                   units={k: decls[k].unit for k in data},
+                   descriptions={k: decls[k].description for k in data},
+                   provenance=provenance, status=status, reported=reported)
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """Provenance and status as flat attributes (as in the NetCDF file)."""
+        return {**self.provenance.to_attrs(), "time_unit": "day", "status": self.status}
 
     @property
     def ok(self) -> bool:
         """True if the solver reached the end time."""
         return self.status == "ok"
+
+    @property
+    def report_index(self) -> np.ndarray:
+        """Indices of the rows on the user's report grid."""
+        if self.reported is None:
+            return np.arange(self.time.size)
+        return np.flatnonzero(self.reported)
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name == "time_day":
@@ -96,72 +138,116 @@ class SimulationResult:
         try:
             return self.data[name]
         except KeyError:
-            from cordsim.errors import did_you_mean
-
             hint = did_you_mean(name, self.data, cutoff=0.6)
             raise KeyError(f"no variable {name!r} in the result{hint}") from None
 
     def at(self, name: str, day: float) -> float:
-        """Value of a variable at a given day (linear interpolation)."""
+        """Value of a variable at a given day (linear interpolation between solution
+        points; NaN beyond the end of the result)."""
+        if self.time.size == 0 or day > self.time[-1] * (1 + 1e-12) or day < self.time[0]:
+            return float("nan")
         return float(np.interp(day, self.time, self[name]))
+
+    def __repr__(self) -> str:
+        end = f"{self.time[-1]:g}" if self.time.size else "0"
+        return (f"SimulationResult({self.provenance.injury_severity_preset or '?'} injury, "
+                f"protocol {self.provenance.protocol.get('name', '?')!r}, days 0-{end}, "
+                f"{len(self.data)} variables, status {self.status!r})")
 
     # ------------------------------------------------------------------ exports
     def columns(self) -> list[str]:
         """Column order for tables: the documented ones first, then every other variable."""
         rest = [k for k in self.data if k not in TIMECOURSE_COLUMNS]
-        return [*TIMECOURSE_COLUMNS, *rest]
+        return [*(c for c in TIMECOURSE_COLUMNS if c == "time_day" or c in self.data), *rest]
 
-    def to_dataframe(self) -> pd.DataFrame:
-        """One row per output time, columns as in :data:`TIMECOURSE_COLUMNS` and then the rest."""
+    def to_dataframe(self, *, full: bool = False) -> pd.DataFrame:
+        """One row per report time (every solution point with ``full``), columns as in
+        :data:`TIMECOURSE_COLUMNS` and then the rest."""
         import pandas as pd
 
-        return pd.DataFrame({c: self[c] for c in self.columns()})
+        rows = slice(None) if full else self.report_index
+        return pd.DataFrame({c: self[c][rows] for c in self.columns()})
 
-    def to_xarray(self) -> xr.Dataset:
-        """Dataset on dimension ``time`` (days) with units, descriptions and provenance."""
+    def to_xarray(self, *, full: bool = False) -> xr.Dataset:
+        """Dataset on dimension ``time`` (days) with units, descriptions and provenance; the
+        report grid, or every solution point with ``full`` (coordinate ``reported``)."""
         import xarray as xr
 
-        ds = xr.Dataset(
-            {k: ("time", v, {"units": self.units[k], "long_name": self.descriptions[k]})
+        rows = slice(None) if full else self.report_index
+        coords: dict[str, Any] = {"time": ("time", self.time[rows],
+                                           {"units": "day", "long_name": "time since injury"})}
+        if full:
+            mask = np.ones(self.time.size, bool) if self.reported is None else self.reported
+            coords["reported"] = ("time", mask.astype(np.int8),
+                                  {"long_name": "1 = on the report grid (dt), 0 = analysis "
+                                                "time"})
+        return xr.Dataset(
+            {k: ("time", v[rows], {"units": self.units[k], "long_name": self.descriptions[k]})
              for k, v in self.data.items()},
-            coords={"time": ("time", self.time, {"units": "day",
-                                                 "long_name": "time since injury"})},
-            attrs=dict(self.attrs),
-        )
-        return ds
+            coords=coords, attrs=self.attrs)
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the time course table (``timecourse.csv``)."""
+        """Write the time course table at the report times (``timecourse.csv``)."""
         path = Path(path)
         self.to_dataframe().to_csv(path, index=False, float_format="%.6g")
         return path
 
     def to_netcdf(self, path: str | Path) -> Path:
-        """Write the Dataset as NetCDF-4 (h5netcdf engine)."""
+        """Write every solution point as NetCDF-4 (``reported`` marks the report grid)."""
         path = Path(path)
-        self.to_xarray().to_netcdf(path, engine="h5netcdf")
+        self.to_xarray(full=True).to_netcdf(path, engine="h5netcdf")
         return path
 
+    @classmethod
+    def from_xarray(cls, ds: xr.Dataset) -> SimulationResult:
+        """A result from a Dataset written by :meth:`to_xarray` (``full=True`` keeps the
+        analysis times)."""
+        reported = (np.asarray(ds["reported"].values, dtype=bool) if "reported" in ds.coords
+                    else None)
+        names = [k for k in ds.data_vars]
+        return cls(time=np.asarray(ds["time"].values, dtype=float),
+                   data={k: np.asarray(ds[k].values, dtype=float) for k in names},
+                   units={k: str(ds[k].attrs.get("units", "")) for k in names},
+                   descriptions={k: str(ds[k].attrs.get("long_name", "")) for k in names},
+                   provenance=Provenance.from_attrs(dict(ds.attrs)),
+                   status=str(ds.attrs.get("status", "ok")), reported=reported)
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> SimulationResult:
+        """Read a result written by :meth:`to_netcdf`."""
+        import xarray as xr
+
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return cls.from_xarray(ds.load())
+
     # ------------------------------------------------------------------ endpoints
-    def _extreme(self, name: str, start: float, end: float | None, pick) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-        mask = (self.time >= start) & (self.time <= (self.time[-1] if end is None else end))
+    def _extreme(self, name: str, start: float, end: float | None,
+                 pick: Any) -> tuple[float, float]:
+        last = self.time[-1] if self.time.size else 0.0
+        mask = (self.time >= start) & (self.time <= (last if end is None else end))
         idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return float("nan"), float("nan")
         i = idx[int(pick(self[name][idx]))]
         return float(self.time[i]), float(self[name][i])
 
-    def peak(self, name: str, *, start: float = 0.0, end: float | None = None) -> tuple[float, float]:
-        """(day, value) of the maximum of a variable within [start, end] days."""
+    def peak(self, name: str, *, start: float = 0.0,
+             end: float | None = None) -> tuple[float, float]:
+        """(day, value) of the maximum of a variable within [start, end] days (NaN if the
+        result does not reach ``start``)."""
         return self._extreme(name, start, end, np.argmax)
 
-    def trough(self, name: str, *, start: float = 0.0, end: float | None = None) -> tuple[float, float]:
+    def trough(self, name: str, *, start: float = 0.0,
+               end: float | None = None) -> tuple[float, float]:
         """(day, value) of the minimum of a variable within [start, end] days."""
         return self._extreme(name, start, end, np.argmin)
 
     def summary(self) -> pd.DataFrame:
-        """Endpoint table a biologist reads first: peaks, timings and outcomes."""
+        """Endpoint table a biologist reads first: peaks, timings and outcomes (from the
+        solution, not the report grid; NaN where the result ends too early)."""
         import pandas as pd
 
-        end = float(self.time[-1])
+        end = float(self.time[-1]) if self.time.size else 0.0
         rows: list[tuple[str, float, str, str]] = []
 
         def add(metric: str, value: float, unit: str, text: str) -> None:
@@ -182,17 +268,19 @@ class SimulationResult:
         t, v = self.peak("bscb_permeability")
         add("bscb_permeability_peak_day", t, "day", "time of the highest BSCB permeability")
         add("bscb_permeability_peak", v, "1", "highest permeability (1 = intact)")
-        for day in (1, 7, 14, 28, 42, 70):
+        for day in ENDPOINT_DAYS:
             if day <= end:
                 add(f"bscb_permeability_day{day}", self.at("bscb_permeability", day), "1",
                     f"BSCB permeability at day {day}")
-        for day in (1, 7, 14, 28, 42, 70):
+        for day in ENDPOINT_DAYS:
             if day <= end:
                 add(f"bbb_day{day}", self.at("bbb_score", day), "BBB points",
                     f"BBB locomotor score at day {day}")
+        last = -1 if self.time.size else slice(0, 0)
         for name in ("spared_tissue_fraction", "lesion_volume_fraction", "neurons_fraction",
                      "oligodendrocytes_fraction", "scar_cspg", "scar_fibrotic"):
-            add(f"{name}_end", float(self[name][-1]), self.units[name],
+            value = float(self[name][last]) if self.time.size else float("nan")
+            add(f"{name}_end", value, self.units[name],
                 f"{self.descriptions[name]} at day {end:g}")
         for name in ("serum_tnf", "serum_il6", "tnf", "il1b", "il6", "il10", "tgfb"):
             t, v = self.peak(name)
@@ -224,13 +312,17 @@ class ScenarioResult:
         except KeyError:
             raise KeyError(f"no arm {arm!r}; arms: {list(self.arms)}") from None
 
+    def __repr__(self) -> str:
+        return f"ScenarioResult({self.name!r}, arms {list(self.arms)})"
+
     @property
     def control(self) -> str:
         """Name of the first arm, the reference of every difference."""
         return next(iter(self.arms))
 
     def to_dataframe(self) -> pd.DataFrame:
-        """Stacked time courses, one block per arm, with an ``arm`` column."""
+        """Stacked time courses at the report times, one block per arm, with an ``arm``
+        column."""
         import pandas as pd
 
         frames = []
@@ -240,22 +332,24 @@ class ScenarioResult:
             frames.append(df)
         return pd.concat(frames, ignore_index=True)
 
-    def to_xarray(self) -> xr.Dataset:
-        """Dataset on dimensions (arm, time); arms must share the output grid."""
+    def to_xarray(self, *, full: bool = False) -> xr.Dataset:
+        """Dataset on dimensions (arm, time); arms that stopped early are padded with NaN."""
         import xarray as xr
 
-        sets = [res.to_xarray() for res in self.arms.values()]
+        sets = [res.to_xarray(full=full) for res in self.arms.values()]
         protocols = [ds.attrs.get("protocol", "") for ds in sets]
-        ds = xr.concat([d.drop_attrs(deep=False) for d in sets], dim="arm",
+        ds = xr.concat([d.drop_attrs(deep=False) for d in sets], dim="arm", join="outer",
                        data_vars="all", coords="minimal", compat="override")
         ds = ds.assign_coords(arm=("arm", list(self.arms)))
         ds.attrs = {k: v for k, v in sets[0].attrs.items() if k != "protocol"}
         ds.attrs["scenario"] = self.name
         ds.attrs["protocols"] = json.dumps(protocols)
+        ds.attrs["status"] = json.dumps({a: r.status for a, r in self.arms.items()})
         return ds
 
     def endpoints(self, endpoints: tuple = COMPARISON_ENDPOINTS) -> pd.DataFrame:
-        """Endpoint table: one row per arm, with differences from the control arm."""
+        """Endpoint table: one row per arm, with differences from the control arm (NaN where
+        an arm stopped before the endpoint's day)."""
         import pandas as pd
 
         rows = []
@@ -264,31 +358,12 @@ class ScenarioResult:
             for name, when in endpoints:
                 if when == "peak":
                     row[f"{name}_peak"] = res.peak(name)[1]
-                elif when <= res.time[-1]:
+                else:
                     row[f"{name}_day{when:g}"] = res.at(name, float(when))
             rows.append(row)
         df = pd.DataFrame(rows).set_index("arm")
         ctrl = df.loc[self.control]
         for col in [c for c in df.columns if c.startswith("bbb_score")]:
             df[f"{col}_minus_{self.control}"] = df[col] - ctrl[col]
-        return df
+        return df.dropna(axis=1, how="all")
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write timecourse.csv/.nc, summary.csv and endpoints.csv into ``out``."""
-        out = Path(out)
-        if len(self.arms) == 1:
-            res = next(iter(self.arms.values()))
-            paths = [res.to_csv(out / "timecourse.csv"), res.to_netcdf(out / "timecourse.nc")]
-        else:
-            paths = [out / "timecourse.csv", out / "timecourse.nc"]
-            self.to_dataframe().to_csv(paths[0], index=False, float_format="%.6g")
-            self.to_xarray().to_netcdf(paths[1], engine="h5netcdf")
-        import pandas as pd
-
-        summary = pd.concat([res.summary().assign(arm=arm) for arm, res in self.arms.items()],
-                            ignore_index=True)
-        paths.append(out / "summary.csv")
-        summary.to_csv(paths[-1], index=False, float_format="%.6g")
-        paths.append(out / "endpoints.csv")
-        self.endpoints().to_csv(paths[-1], float_format="%.6g")
-        return paths

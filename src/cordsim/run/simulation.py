@@ -1,30 +1,83 @@
-"""Simulation: a model, a parameter set, an injury and a solver; ``run`` gives a result."""
+"""Simulation: a model, a parameter set, an injury, a protocol and a solver; ``run`` gives a
+:class:`~cordsim.run.results.SimulationResult`."""
 
 from __future__ import annotations
 
 import math
-from functools import cache, cached_property
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from cordsim.core import Model, ParameterSet
-from cordsim.core.codegen import compile_model
+from cordsim.data import check_species, default_parameters
+from cordsim.design.dosing import MAX_DAY, Protocol
+from cordsim.design.injury import Injury
+from cordsim.design.perturbations import Perturbation
+from cordsim.design.scenario import MAX_OUTPUT_POINTS
+from cordsim.design.setup import resolve_parameters
 from cordsim.errors import ScenarioError, SimulationError
-from cordsim.models import CordModel
-from cordsim.protocols import Injury, check_species
-from cordsim.results import SimulationResult
-from cordsim.solvers import Solver, integrate, integrate_protocol
-from cordsim.therapy import Protocol
+from cordsim.numerics.compile import python_functions
+from cordsim.numerics.solvers import Solver, integrate, integrate_protocol
+from cordsim.run.results import Provenance, SimulationResult
+
+# Analysis times: where the solution is always sampled, whatever the report interval, so
+# that peaks and endpoint days are read off the solution. (until day, step in days)
+ANALYSIS_STEPS = ((1.0, 1.0 / 48), (7.0, 0.1), (MAX_DAY, 0.25))
 
 
-def default_parameters(species: str = "rat") -> ParameterSet:
-    """The bundled default parameter set for a species (immutable, so loaded once)."""
-    return _load_default(check_species(species))
+def analysis_times(days: float) -> np.ndarray:
+    """Every 30 min on day 1, every 0.1 day to day 7, every 0.25 day after (to ``days``)."""
+    parts, start = [], 0.0
+    for until, step in ANALYSIS_STEPS:
+        stop = min(until, days)
+        if stop > start:
+            parts.append(start + step * np.arange(math.ceil((stop - start) / step - 1e-9)))
+        start = until
+        if start >= days:
+            break
+    return np.concatenate([*parts, [days]])
 
 
-@cache
-def _load_default(species: str) -> ParameterSet:
-    return ParameterSet.load(species, CordModel())
+def report_times(days: float, dt: float) -> np.ndarray:
+    """0, dt, 2 dt, ... and ``days`` itself."""
+    grid = np.arange(math.floor(days / dt + 1e-9) + 1) * dt
+    if grid[-1] < days * (1 - 1e-12):
+        grid = np.append(grid, days)
+    grid[-1] = days
+    return grid
+
+
+def _check_days(days: Any, dt: Any) -> tuple[float, float]:
+    for name, value in (("days", days), ("dt", dt)):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value <= 0):
+            raise ScenarioError(f"{name} must be a positive number, got {value!r}")
+    if days > MAX_DAY:
+        raise ScenarioError(f"days = {days:g} is beyond {MAX_DAY:g} (ten years), the longest "
+                            "simulation cordsim runs")
+    if days / dt > MAX_OUTPUT_POINTS:
+        raise ScenarioError(f"{days:g} days every dt = {dt:g} day would be {days / dt:.3g} "
+                            f"output times; at most {MAX_OUTPUT_POINTS:,} (raise dt)")
+    return float(days), float(dt)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Raw solver output: times reached, states (states x times), parameters in force at
+    each time (parameters x times) and the status text ("ok" or the failure)."""
+
+    t: np.ndarray
+    y: np.ndarray
+    p: np.ndarray
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 class Simulation:
@@ -33,10 +86,10 @@ class Simulation:
     Parameters
     ----------
     model
-        The composed model (default: :func:`cordsim.models.CordModel`).
+        The composed model (default: :func:`cordsim.biology.CordModel`).
     parameters
-        Parameter set (default: the species' bundled set). The injury preset overrides its
-        injury parameters.
+        Parameter set (default: the species' bundled set). Values the user set on it with
+        ``ParameterSet.replace`` win over every preset (:mod:`cordsim.design.setup`).
     injury
         An :class:`Injury` or a severity name.
     species
@@ -44,8 +97,11 @@ class Simulation:
     solver
         Integration settings.
     protocol
-        A therapy :class:`~cordsim.therapy.Protocol` (default: none, the vehicle). Its
-        product sets the cargo parameters; its ``parameters`` override the set last.
+        A therapy :class:`~cordsim.design.dosing.Protocol` (default: none, the vehicle).
+    perturbations
+        Experimental manipulations (:class:`~cordsim.design.perturbations.Perturbation`).
+    scenario_parameters, arm_parameters
+        Parameter overrides of a scenario and of one of its arms.
 
     Examples
     --------
@@ -57,40 +113,79 @@ class Simulation:
 
     def __init__(self, model: Model | None = None, parameters: ParameterSet | None = None,
                  injury: Injury | str = "moderate", *, species: str = "rat",
-                 solver: Solver | None = None, protocol: Protocol | None = None) -> None:
+                 solver: Solver | None = None, protocol: Protocol | None = None,
+                 perturbations: Sequence[Perturbation] = (),
+                 scenario_parameters: Mapping[str, Any] | None = None,
+                 arm_parameters: Mapping[str, Any] | None = None) -> None:
+        from cordsim.biology import CordModel
+
         self.species = check_species(species)
         self.model = model or CordModel()
         self.injury = injury if isinstance(injury, Injury) else Injury(injury)
         self.protocol = protocol or Protocol()
+        self.perturbations = tuple(perturbations)
         base = parameters or default_parameters(species)
-        self.parameters = base.replace({**self.injury.values(),
-                                        **self.protocol.product_parameters(),
-                                        **self.protocol.parameters})
+        self.parameters = resolve_parameters(
+            base, model=self.model, injury=self.injury, protocol=self.protocol,
+            scenario_parameters=scenario_parameters, arm_parameters=arm_parameters,
+            perturbations=self.perturbations)
         self.solver = solver or Solver()
-        self.compiled = compile_model(self.model)
+        self.compiled = python_functions(self.model)
 
+    def __repr__(self) -> str:
+        return (f"Simulation({self.injury.severity} injury, protocol {self.protocol.name!r}, "
+                f"{len(self.protocol.doses)} dose line(s), solver {self.solver.method})")
+
+    # ------------------------------------------------------------------ running
     def run(self, days: float = 70.0, *, dt: float = 0.5, throw: bool = True,
-            overrides: dict[str, float] | None = None) -> SimulationResult:
+            values: Mapping[str, float] | None = None,
+            extra_times: Sequence[float] = ()) -> SimulationResult:
         """Integrate from the injury (t = 0) to ``days``, reporting every ``dt`` days.
 
-        On solver failure raises :class:`SimulationError` whose ``partial`` attribute holds
-        the result up to the failure; with ``throw=False`` that result is returned instead,
-        its ``status`` naming the failure. ``overrides`` replaces parameter values (declared
-        units, no bound or unit checks) for this run only: the fast path for cohorts, which
-        record each animal's values themselves.
+        The result also holds the solution at the analysis times (:func:`analysis_times`)
+        and at every dose time, where peaks and endpoints are read. On solver failure raises
+        :class:`SimulationError` naming the day and the states, whose ``partial`` attribute
+        holds the result up to the failure; with ``throw=False`` that result is returned
+        instead, its ``status`` naming the failure. ``values`` replaces parameter values
+        (declared units, no unit or bound checks) for this run only: the fast path for
+        cohorts, which record each animal's values themselves.
         """
-        for name, value in (("days", days), ("dt", dt)):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ScenarioError(f"{name} must be a positive number, got {value!r}")
-        t_eval = np.arange(math.floor(days / dt + 1e-9) + 1) * dt
-        if t_eval[-1] < days * (1 - 1e-12):
-            t_eval = np.append(t_eval, days)
-        end = float(days)
-        t_eval[-1] = end
-        p0 = self._parameter_vector().copy()
-        if overrides:
+        days, dt = _check_days(days, dt)
+        self._check_doses(days)
+        # Rounded to 1e-9 day (~0.1 ms) so that 3 x 0.3 and 9 x 0.1 are the same time.
+        reported = np.round(report_times(days, dt), 9)
+        t_eval = np.unique(np.round(np.concatenate([
+            reported, analysis_times(days), self._dose_times(days),
+            np.asarray(extra_times, dtype=float)]), 9))
+        t_eval = t_eval[(t_eval >= 0) & (t_eval <= days)]
+        t_eval[-1] = days
+        is_reported = np.isin(t_eval, reported)
+        is_reported[-1] = True
+        traj = self.solve(t_eval, values=values)
+        with np.errstate(all="ignore"):  # a failed run may end in overflowing values
+            outs = (np.asarray(self.compiled.outputs(traj.t, traj.y, traj.p)).reshape(
+                len(self.model.output_names), traj.t.size) if traj.t.size
+                else np.empty((len(self.model.output_names), 0)))
+        data = {name: traj.y[i] for i, name in enumerate(self.model.state_names)}
+        data.update({name: outs[i] for i, name in enumerate(self.model.output_names)})
+        result = SimulationResult.from_arrays(traj.t, data, model=self.model,
+                                              provenance=self.provenance(values),
+                                              status=traj.status,
+                                              reported=is_reported[:traj.t.size])
+        if not traj.ok and throw:
+            raise SimulationError(traj.status + " (partial result in .partial)", partial=result)
+        return result
+
+    def solve(self, t_eval: np.ndarray, *, values: Mapping[str, float] | None = None
+              ) -> Trajectory:
+        """Integrate to ``t_eval[-1]`` and return the states at ``t_eval`` (sorted, from 0):
+        the engine-level entry point (no outputs, no result object)."""
+        t_eval = np.array(t_eval, dtype=float)
+        end = float(t_eval[-1])
+        p0 = self.parameter_vector().copy()
+        if values:
             index = self._param_index
-            for name, value in overrides.items():
+            for name, value in values.items():
                 p0[index[name]] = value
         cuts, jumps, params = self._segments(end, p0)
         for cut in cuts:  # a report time that rounding put next to a dose time is that time
@@ -103,21 +198,18 @@ class Simulation:
             t_all, y_all, p_all = sol.t, sol.y, params[np.minimum(seg, len(cuts) - 2)].T
         else:
             t_all, y_all, p_all, sol = self._run_segments(y0, cuts, jumps, params, t_eval)
-        status = "ok"
         if sol.success:  # boluses at the end time show in the last report
             y_all[:, -1] += jumps[-1]
-        else:
-            message = sol.message
-            if sol.nonfinite:
-                bad = [self.model.state_names[i] for i in sol.nonfinite]
-                message += f" in {', '.join(bad)}"
-            reached = f"{t_all[-1]:.4g}" if t_all.size else "0"
-            status = (f"solver failed after day {reached} (of {end:g}) with "
-                      f"{self.solver.method}: {message}")
-        result = SimulationResult.from_integration(self, t_all, y_all, p_all, status=status)
-        if status != "ok" and throw:
-            raise SimulationError(status + " (partial result in .partial)", partial=result)
-        return result
+            return Trajectory(t_all, y_all, p_all, "ok")
+        message = sol.message
+        if sol.nonfinite:
+            bad = [self.model.state_names[i] for i in sol.nonfinite]
+            message += f" in {', '.join(bad)}"
+        reached = sol.t_reached if np.isfinite(sol.t_reached) else (
+            float(t_all[-1]) if t_all.size else 0.0)
+        return Trajectory(t_all, y_all, p_all,
+                          f"solver failed at day {reached:.4g} (of {end:g}) with "
+                          f"{self.solver.method}: {message}")
 
     def _run_segments(self, y: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
                       params: np.ndarray, t_eval: np.ndarray) -> tuple:
@@ -160,7 +252,34 @@ class Simulation:
             params[on, self._param_index[param]] += rate
         return cuts, jumps, params
 
-    def _parameter_vector(self) -> np.ndarray:
+    def _check_doses(self, days: float) -> None:
+        """Refuse doses after the last day; warn about infusions cut short by it."""
+        for dose in self.protocol.doses:
+            note = dose.check_within(days)
+            if note:
+                warnings.warn(note, UserWarning, stacklevel=3)
+
+    def _dose_times(self, days: float) -> np.ndarray:
+        boluses, infusions = self._schedule
+        times = [t for t, _, _ in boluses] + [t for a, b, _, _ in infusions for t in (a, b)]
+        return np.array([t for t in times if t <= days], dtype=float)
+
+    # ------------------------------------------------------------------ views
+    def provenance(self, values: Mapping[str, float] | None = None) -> Provenance:
+        """What a result of this simulation records about how it was made."""
+        changes = list(self.parameters.history)
+        if values:
+            changes += [f"{k}: {v:g} (per-animal value)" for k, v in values.items()]
+        return Provenance(
+            model=self.model.name, model_hash=self.model.structure_hash, species=self.species,
+            injury_severity_preset=self.injury.severity,
+            injury_description=self.injury.description,
+            parameter_set=self.parameters.name, parameter_set_hash=self.parameters.hash,
+            parameter_changes=tuple(changes), protocol=self.protocol.as_dict(),
+            perturbations={p.target: p.value for p in self.perturbations},
+            solver=self.solver.as_dict())
+
+    def parameter_vector(self) -> np.ndarray:
         """``self.parameters`` in model order (remembered while the set is the same)."""
         cached = getattr(self, "_p0", None)
         if cached is None or cached[0] is not self.parameters:

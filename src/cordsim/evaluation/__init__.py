@@ -1,0 +1,1 @@
+"""Checking the model against the literature: claims, the review's experiments, validation."""

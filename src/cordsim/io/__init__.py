@@ -1,0 +1,1 @@
+"""Exchange with files and other tools: SBML, figures, tables."""

@@ -1,0 +1,38 @@
+"""Writing a run's tables: time courses (CSV at the report times, NetCDF with every solution
+point), the summary table and the endpoint table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cordsim.run.results import ScenarioResult, SimulationResult
+
+
+def write_result(result: SimulationResult, out: Path) -> list[Path]:
+    """``timecourse.csv``, ``timecourse.nc`` and ``summary.csv`` of one run."""
+    written = [result.to_csv(out / "timecourse.csv"), result.to_netcdf(out / "timecourse.nc")]
+    written.append(out / "summary.csv")
+    result.summary().to_csv(written[-1], index=False, float_format="%.6g")
+    return written
+
+
+def write_scenario_result(res: ScenarioResult, out: Path) -> list[Path]:
+    """``timecourse.csv``/``.nc``, ``summary.csv`` and ``endpoints.csv`` of a scenario (a
+    single-arm scenario's time course has no ``arm`` column)."""
+    import pandas as pd
+
+    out = Path(out)
+    if len(res.arms) == 1:
+        only = next(iter(res.arms.values()))
+        paths = [only.to_csv(out / "timecourse.csv"), only.to_netcdf(out / "timecourse.nc")]
+    else:
+        paths = [out / "timecourse.csv", out / "timecourse.nc"]
+        res.to_dataframe().to_csv(paths[0], index=False, float_format="%.6g")
+        res.to_xarray(full=True).to_netcdf(paths[1], engine="h5netcdf")
+    summary = pd.concat([r.summary().assign(arm=arm) for arm, r in res.arms.items()],
+                        ignore_index=True)
+    paths.append(out / "summary.csv")
+    summary.to_csv(paths[-1], index=False, float_format="%.6g")
+    paths.append(out / "endpoints.csv")
+    res.endpoints().to_csv(paths[-1], float_format="%.6g")
+    return paths
