@@ -7,7 +7,7 @@ kernel, ``Solver(method="compiled")``, a process per core, Parquet chunks) simul
 animals of the default scenario's "fractionated sEV" arm; (2) libRoadRunner simulates the
 same n parameter sets from the exported SBML in a process pool over all cores (one
 RoadRunner per worker, same tolerances: rtol 1e-6 and each state's absolute tolerance,
-``cordsim.sbml.absolute_tolerances``). It prints sims/s, the ratio, the peak
+``cordsim.io.sbml.absolute_tolerances``). It prints sims/s, the ratio, the peak
 resident memory of each cohort (a fresh process per size, so memory can be compared across
 sizes), and the agreement of the cohort endpoints (BBB at days 28 and 70, BSCB permeability
 at day 14, spared tissue at day 70, lesion M2 share at day 14, serum TNF at day 10) on the
@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cordsim.cohort import ENDPOINTS  # noqa: E402
+from cordsim.run.cohort import ENDPOINTS  # noqa: E402
 
 ARM = 2  # "fractionated sEV" in scenarios/default.toml
 CHECK_MAX = 200  # animals whose endpoints are compared between the engines
@@ -38,7 +38,7 @@ CHECK_MAX = 200  # animals whose endpoints are compared between the engines
 
 def _animals(n: int, seed: int = 1) -> list[dict[str, float]]:
     import cordsim
-    from cordsim.cohort import CohortSpec, draw_animal, varied_parameters
+    from cordsim.run.cohort import CohortSpec, draw_animal, varied_parameters
 
     spec = CohortSpec("default", n=n, seed=seed)
     sc = cordsim.load_scenario("default")
@@ -68,7 +68,7 @@ def _rr_init(sbml: str, atol: dict[str, float]) -> None:
 
 
 def _rr_one(values: dict[str, float]) -> list[float]:
-    """One animal; the cohort's endpoints (``cordsim.cohort.ENDPOINTS``) from daily output."""
+    """One animal; the cohort's endpoints (``cordsim.run.cohort.ENDPOINTS``) from daily output."""
     assert _RR is not None
     _RR.resetAll()
     for k, v in values.items():
@@ -84,7 +84,7 @@ def run_single(repeats: int) -> None:
     import statistics
 
     import cordsim
-    from cordsim.sbml import absolute_tolerances, export_sbml
+    from cordsim.io.sbml import absolute_tolerances, export_sbml
 
     sc = cordsim.load_scenario("default")
     rows = []
@@ -93,12 +93,18 @@ def run_single(repeats: int) -> None:
         sim = cordsim.Simulation(injury=sc.injury, protocol=protocol,
                                  solver=cordsim.Solver(method="compiled"))
         _rr_init(export_sbml(sim), absolute_tolerances(sim))
-        sim.run(70, dt=1.0)
+        days = np.arange(71.0)
+
+        def one() -> None:  # as libRoadRunner's simulate(0, 70, 71): states and outputs daily
+            traj = sim.solve(days)
+            sim.compiled.outputs(traj.t, traj.y, traj.p)
+
+        one()
         _rr_one({})
         times = {"cordsim": [], "roadrunner": []}
         for _ in range(repeats):
             t0 = time.perf_counter()
-            sim.run(70, dt=1.0)
+            one()
             times["cordsim"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             _rr_one({})
@@ -115,7 +121,7 @@ def run_roadrunner(n: int) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     import cordsim
-    from cordsim.sbml import absolute_tolerances, export_sbml
+    from cordsim.io.sbml import absolute_tolerances, export_sbml
 
     sc = cordsim.load_scenario("default")
     sim = cordsim.Simulation(injury=sc.injury, protocol=sc.arms[ARM].protocol)
@@ -136,7 +142,7 @@ def run_cordsim(n: int, out: str) -> None:
     """Child process: run the cohort engine on the same animals; print JSON."""
     import shutil
 
-    from cordsim.cohort import CohortSpec, read_animals, run_chunk, run_cohort
+    from cordsim.run.cohort import CohortSpec, read_animals, run_chunk, run_cohort
 
     Path(out).mkdir(parents=True, exist_ok=True)
     spec = CohortSpec("default", n=n, seed=1)  # same seed and arm: the same animals

@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    model = cordsim.models.CordModel()
+    model = cordsim.CordModel()
     source, _ = codegen.generate_source(model.symbolic)
     t_codegen = time.perf_counter() - t0
     t0 = time.perf_counter()

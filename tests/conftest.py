@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import cordsim
-from cordsim.therapy import Dose, Protocol
+from cordsim.design.dosing import Dose, Protocol
 
 # The four protocols of the issue's SBML round trip, also used to check the compiled engine
 # against SciPy: a test with a ``protocol`` argument runs once for each.
@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def model():
-    return cordsim.models.CordModel()
+    return cordsim.CordModel()
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +44,6 @@ def params():
 @pytest.fixture(scope="session")
 def runs():
     """70-day runs of every injury preset with default parameters (shared, read-only)."""
-    from cordsim.validation import Runs
+    from cordsim.evaluation.claims import Runs
 
     return Runs()

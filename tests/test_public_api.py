@@ -5,11 +5,11 @@ import cordsim
 
 def test_public_names():
     assert sorted(cordsim.__all__) == sorted([
-        "TIMECOURSE_COLUMNS", "CordsimError", "Dose", "Injury", "Model", "ModelError",
-        "ParameterError", "ParameterSet", "Protocol", "Scenario", "ScenarioError",
-        "ScenarioResult", "Simulation", "SimulationError", "SimulationResult", "Solver",
-        "UnitError", "__version__", "default_parameters", "experiments", "load_scenario",
-        "models", "run_scenario",
+        "TIMECOURSE_COLUMNS", "Arm", "CordModel", "CordsimError", "Dose", "Injury", "Model",
+        "ModelError", "ParameterError", "ParameterSet", "Perturbation", "Protocol",
+        "Provenance", "Scenario", "ScenarioError", "ScenarioResult", "Simulation",
+        "SimulationError", "SimulationResult", "Solver", "UnitError", "__version__",
+        "default_parameters", "load_scenario", "run_scenario",
     ])
     for name in cordsim.__all__:
         assert hasattr(cordsim, name), name

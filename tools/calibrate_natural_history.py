@@ -145,7 +145,7 @@ def _loss(x: np.ndarray) -> float:
 
 def write_values(values: dict[str, float]) -> None:
     """Write fitted values into rat.toml in place (value field only)."""
-    path = ROOT / "src" / "cordsim" / "parameter_sets" / "rat.toml"
+    path = ROOT / "src" / "cordsim" / "data" / "parameter_sets" / "rat.toml"
     text = path.read_text()
     for name, val in values.items():
         text, n = re.subn(rf"^({name} = {{ value = )[^,]+,", rf"\g<1>{val:.4g},", text, flags=re.M)

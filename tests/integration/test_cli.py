@@ -84,14 +84,14 @@ def test_params_lists_everything(capsys):
                 "source"):
         assert col in out
     assert "k_neutrophil_influx" in out
-    n = len(cordsim.models.CordModel().params)
+    n = len(cordsim.CordModel().params)
     assert f"{n} parameters" in out
 
 
 def test_params_csv(capsys):
     assert main(["params", "--csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(cordsim.models.CordModel().params) + 1
+    assert len(lines) == len(cordsim.CordModel().params) + 1
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cordsim
-from cordsim.validation import SEVERITIES
+from cordsim.evaluation.claims import SEVERITIES
 
 
 def test_sham_stays_at_homeostasis_for_70_days(runs):
@@ -133,7 +133,7 @@ def test_solver_failure_keeps_partial_result():
         return out
 
     sim.compiled = dataclasses.replace(sim.compiled, rhs=bad)
-    with pytest.raises(cordsim.SimulationError, match="solver failed after day") as err:
+    with pytest.raises(cordsim.SimulationError, match="solver failed at day") as err:
         sim.run(days=20)
     partial = err.value.partial
     assert partial is not None and not partial.ok

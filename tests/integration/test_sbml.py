@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import cordsim
-from cordsim.therapy import Dose, Protocol
+from cordsim.design.dosing import Dose, Protocol
 
 libsbml = pytest.importorskip("libsbml")
 roadrunner = pytest.importorskip("roadrunner")
 
-from cordsim.sbml import check_sbml, export_sbml  # noqa: E402
+from cordsim.io.sbml import check_sbml, export_sbml  # noqa: E402
 
 TIGHT = cordsim.Solver(rtol=1e-10, atol=1e-12)  # particle tails span 1e-16..1e10
 

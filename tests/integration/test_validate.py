@@ -7,8 +7,9 @@ import re
 import pytest
 
 from cordsim.cli import main
-from cordsim.experiments import experiment_names
-from cordsim.validation import CLAIMS, validate
+from cordsim.evaluation.claims import CLAIMS
+from cordsim.evaluation.experiments import experiment_names
+from cordsim.evaluation.validate import validate
 
 
 def test_validate_passes_with_defaults(capsys, tmp_path):

@@ -3,21 +3,20 @@ minimum-degree order keeps the factors sparse."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numba
 import numpy as np
 import pytest
 
 import cordsim
-from cordsim.core import sparse_lu
-from cordsim.core.codegen import _cached_source
+from cordsim.numerics import sparse_lu
+from cordsim.numerics.compile import model_source
 
 
 def _compile(pattern, perm, scales):
-    uncached = SimpleNamespace(njit=lambda **kw: numba.njit)  # exec'd code has no file to cache
-    namespace = {"numba": uncached, "np": np}
+    namespace = {"np": np}
     exec(sparse_lu.generate_source(pattern, perm, scales), namespace)  # noqa: S102
+    for name in ("sparse_assemble", "sparse_lu", "sparse_solve"):
+        namespace[name] = numba.njit(namespace[name])
     return namespace
 
 
@@ -57,8 +56,8 @@ def test_small_pivot_is_refused(small):
 
 
 def test_minimum_degree_keeps_the_cord_model_factors_sparse():
-    model = cordsim.models.CordModel()
-    source, nnz = _cached_source(model)
+    model = cordsim.CordModel()
+    source, nnz = model_source(model)
     n = len(model.state_names)
     pattern = sparse_lu.jacobian_pattern(source, n)
     assert pattern.sum() == nnz + sum(1 for i in range(n) if not _has_diag(source, i))

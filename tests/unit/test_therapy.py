@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cordsim.data import products
+from cordsim.design.dosing import Dose, Protocol, body_weight_kg, parse_amount
+from cordsim.design.scenario import load_scenario, scenario_from_dict
 from cordsim.errors import ScenarioError
-from cordsim.scenario import load_scenario, scenario_from_dict
-from cordsim.therapy import Dose, Protocol, body_weight_kg, parse_amount, products
 
 
 def test_amount_units_and_purity():
@@ -44,11 +45,13 @@ def test_msc_needs_cells():
 
 
 def test_unknown_product_route_schedule_name_the_field():
-    with pytest.raises(ScenarioError, match=r"unknown product 'sev_naiv'.*did you mean 'sev_naive'"):
+    with pytest.raises(ScenarioError,
+                       match=r"unknown product 'sev_naiv'.*did you mean 'sev_naive'"):
         Dose("sev_naiv", "1e9 particle")
     with pytest.raises(ScenarioError, match=r"unknown route 'intravenous'; allowed: iv"):
         Dose("sev_naive", "1e9 particle", route="intravenous")
-    with pytest.raises(ScenarioError, match=r"route 'intrathecal' is not modelled for product 'msc'"):
+    with pytest.raises(ScenarioError,
+                       match=r"route 'intrathecal' is not modelled for product 'msc'"):
         Dose("msc", "1e6 cell", route="intrathecal")
     with pytest.raises(ScenarioError, match=r"unknown schedule 'weekly'"):
         Dose("sev_naive", "1e9 particle", schedule="weekly")
@@ -57,7 +60,7 @@ def test_unknown_product_route_schedule_name_the_field():
 def test_infusion_needs_duration_and_route():
     with pytest.raises(ScenarioError, match="needs a duration"):
         Dose("sev_naive", "1e9 particle", schedule="infusion")
-    with pytest.raises(ScenarioError, match="duration must be positive"):
+    with pytest.raises(ScenarioError, match="duration must be a positive number of days"):
         Dose("sev_naive", "1e9 particle", schedule="infusion", duration=0)
     with pytest.raises(ScenarioError, match="cannot be infused"):
         Dose("sev_naive", "1e9 particle", route="hydrogel", schedule="infusion", duration=1)
@@ -78,9 +81,9 @@ def test_schedules_give_events_and_totals():
     assert inf.events("rat") == []
     assert inf.infusion("rat") == pytest.approx((2.0, 5.0, 2e9))
     assert inf.total("rat") == pytest.approx(6e9)
-    with pytest.raises(ScenarioError, match="count >= 1"):
+    with pytest.raises(ScenarioError, match="integer count between 1 and 1000"):
         Dose("sev_naive", "1e9 particle", schedule="daily", count=0)
-    with pytest.raises(ScenarioError, match="non-empty list"):
+    with pytest.raises(ScenarioError, match="needs a list of 1-1000 day offsets"):
         Dose("sev_naive", "1e9 particle", schedule="times")
 
 
@@ -107,12 +110,13 @@ def test_builtin_default_scenario_loads():
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"arms": []}, "at least one"),
-    ({"arm": [{"name": "x"}]}, r"unknown key\(s\) 'arm' \(did you mean 'arms'\?\)"),
+    ({"arms": []}, "arms: List should have at least 1 item"),
+    ({"arm": [{"name": "x"}]}, r"arm: unknown key 'arm' \(did you mean 'arms'\?\); allowed: "),
     ({"injury": "medium", "arms": [{"name": "x"}]}, "unknown severity 'medium'"),
     ({"species": "mouse", "arms": [{"name": "x"}]}, "unknown species 'mouse'"),
-    ({"days": -3, "arms": [{"name": "x"}]}, "days must be a positive number"),
-    ({"arms": [{"name": "x", "doses": [{"product": "sev_naive"}]}]}, "missing 'amount'"),
+    ({"days": -3, "arms": [{"name": "x"}]}, r"days: Input should be greater than 0 \(got -3\)"),
+    ({"arms": [{"name": "x", "doses": [{"product": "sev_naive"}]}]},
+     r"arms\[0\]\.doses\[0\]\.amount: Field required"),
     ({"arms": [{"name": "x", "doses": [{"product": "sev_naive", "amount": "1e9 particle",
                                         "rout": "iv"}]}]}, r"'rout' \(did you mean 'route'\?\)"),
     ({"arms": [{"name": "x", "doses": [{"product": "sev_naive", "amount": "1e9"}]}]},
