@@ -65,16 +65,16 @@ def test_cohort_streams_chunks_and_resumes(scen, tmp_path):
 def test_failed_animal_is_recorded(scen, tmp_path, monkeypatch):
     from cordsim.run import simulation
 
-    real = simulation.Simulation.solve
+    real = simulation.Simulation.solve_batch
 
-    def flaky(self, t_eval, *, values=None):
-        traj = real(self, t_eval, values=values)
-        if values and self.protocol.doses:  # every treated animal fails
-            return simulation.Trajectory(traj.t[:1], traj.y[:, :1], traj.p[:, :1],
-                                         "solver failed (test)")
-        return traj
+    def flaky(self, t_eval, animals):
+        out = real(self, t_eval, animals)
+        if self.protocol.doses:  # every treated animal fails
+            return [simulation.Trajectory(tr.t[:1], tr.y[:, :1], tr.p[:, :1],
+                                          "solver failed (test)") for tr in out]
+        return out
 
-    monkeypatch.setattr(simulation.Simulation, "solve", flaky)
+    monkeypatch.setattr(simulation.Simulation, "solve_batch", flaky)
     spec = CohortSpec(scen, n=2, chunk=2)
     run_cohort(spec, tmp_path, workers=1)
     df = read_animals(tmp_path)

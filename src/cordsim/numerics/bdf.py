@@ -12,8 +12,9 @@ order drops (to 1 after ``ERR_FAILS_TO_ORDER_1``) and the step shrinks by at lea
 ``MAX_ERR_FAILS`` times; the step never exceeds ``max_step``; a non-finite Jacobian is
 reported as such.
 
-The problem comes as numba first-class functions (compiled once, cached on disk, for every
-model: the problem is an argument, not part of the compiled code)::
+The problem comes as numba first-class functions (the integrator is compiled once per machine,
+cached on disk, for every model: the problem is an argument, not part of the compiled code);
+C callbacks (:func:`cfunc`) are the cheapest to pass::
 
     rhs(t, y, p) -> dy/dt                  float64[::1](float64, float64[::1], float64[::1])
     jac(t, y, p) -> d(dy/dt)/dy            float64[:, ::1](float64, float64[::1], float64[::1])
@@ -97,12 +98,13 @@ LU_ASSEMBLE_SIGNATURE = types.none(types.float64[:, ::1], _f8, _vec)
 LU_FACTOR_SIGNATURE = types.boolean(_vec)
 LU_SOLVE_SIGNATURE = types.none(_vec, _vec)
 _int_vec = types.int64[::1]
-_SOLVE_SIGNATURE = types.Tuple((types.int64, types.int64, _f8, _int_vec))(
+_BATCH_SIGNATURE = types.none(
     types.FunctionType(RHS_SIGNATURE), types.FunctionType(JAC_SIGNATURE),
     types.FunctionType(LU_ASSEMBLE_SIGNATURE), types.FunctionType(LU_FACTOR_SIGNATURE),
     types.FunctionType(LU_SOLVE_SIGNATURE), types.int64, _int_vec,
-    _vec, _vec, types.float64[:, ::1], types.float64[:, ::1], _vec, _f8, _vec,
-    types.int64, _f8, types.float64[:, ::1])
+    types.float64[:, ::1], _vec, types.float64[:, ::1], types.float64[:, :, ::1], _vec, _f8,
+    _vec, types.int64, _f8, types.float64[:, :, ::1], types.int64[:, ::1], types.float64[::1])
+N_INFO = 11  # per problem: status, filled, then the 8 stats entries, then unused
 
 
 @numba.njit
@@ -556,14 +558,37 @@ def _solve_protocol(rhs, jac, lu_assemble, lu_factor, lu_solve, lu_size, perm, y
     return OK, k_out, t, stats
 
 
+_solve_one = numba.njit(_solve_protocol)
+
+
+def _solve_batch(rhs, jac, lu_assemble, lu_factor, lu_solve, lu_size, perm, y0s, cuts, jumps,
+                 params, t_eval, rtol, atol, max_steps, max_step, out, info, t_reached):
+    """:func:`_solve_protocol` for each row of ``y0s`` with its own parameters
+    ``params[a]`` (segments x parameters) into ``out[a]``; ``info[a]`` gets the status, the
+    rows filled and the counters, ``t_reached[a]`` how far it got. One call runs a whole
+    cohort chunk, so the cost of calling compiled code is paid once."""
+    for a in range(y0s.shape[0]):
+        status, filled, reached, stats = _solve_one(
+            rhs, jac, lu_assemble, lu_factor, lu_solve, lu_size, perm, y0s[a], cuts, jumps,
+            params[a], t_eval, rtol, atol, max_steps, max_step, out[a])
+        info[a, 0] = status
+        info[a, 1] = filled
+        for k in range(stats.size):
+            info[a, 2 + k] = stats[k]
+        t_reached[a] = reached
+
+
 @cache
 def kernel():
-    """The compiled integrator (numba compiles it once per machine and caches it on disk;
-    the cached code is checked against its hash before it runs)."""
+    """The compiled integrator, ``kernel()(rhs, jac, lu_assemble, lu_factor, lu_solve,
+    lu_size, perm, y0s, cuts, jumps, params, t_eval, rtol, atol, max_steps, max_step, out,
+    info, t_reached)`` for a batch of problems (see :func:`_solve_batch`). numba compiles it
+    once per machine and caches it on disk; the cached code is checked against its hash
+    before it runs."""
     from cordsim.numerics.cache import compile_checked
 
-    dispatcher = numba.njit(cache=True)(_solve_protocol)
-    compile_checked([(dispatcher, _SOLVE_SIGNATURE)])
+    dispatcher = numba.njit(cache=True)(_solve_batch)
+    compile_checked([(dispatcher, _BATCH_SIGNATURE)])
     return dispatcher
 
 
@@ -585,11 +610,24 @@ def dense_lu(n: int) -> tuple:
     stubs that refuse every factorization, so the kernel uses its dense LU."""
     from cordsim.numerics.cache import compile_checked
 
-    stubs = [(numba.njit(cache=True)(f), sig) for f, sig in (
+    stubs = [cfunc(f, sig) for f, sig in (
         (_no_sparse_assemble, LU_ASSEMBLE_SIGNATURE), (_no_sparse_factor, LU_FACTOR_SIGNATURE),
         (_no_sparse_solve, LU_SOLVE_SIGNATURE))]
-    compile_checked(stubs)
-    return (*(d for d, _ in stubs), 1, np.arange(n, dtype=np.int64))
+    compile_checked([(c, None) for c in stubs])
+    return (*stubs, 1, np.arange(n, dtype=np.int64))
+
+
+def cfunc(function, signature, **options):
+    """A numba C callback of ``function`` with disk caching, not yet compiled (for
+    :func:`cordsim.numerics.cache.compile_checked`): the form in which problems are passed to
+    the kernel (a C callback costs the least to pass at each call)."""
+    from numba.core import sigutils
+    from numba.core.ccallback import CFunc
+
+    callback = CFunc(function, sigutils.normalize_signature(signature), locals={},
+                     options={"nopython": True, **options})
+    callback.enable_caching()
+    return callback
 
 
 @dataclass(frozen=True)
@@ -641,15 +679,18 @@ def solve(rhs, jac, y0, t_eval, *, p=None, rtol=1e-6, atol=1e-9, cuts=None, jump
     if lu is None:
         lu = dense_lu(n)
     assemble, factor, lu_solve, size, perm = lu
-    out = np.empty((t_eval.size, n))
+    out = np.empty((1, t_eval.size, n))
+    info = np.zeros((1, N_INFO), dtype=np.int64)
     with np.errstate(all="ignore"):
-        code, filled, _, stats = kernel()(
-            rhs, jac, assemble, factor, lu_solve, int(size), np.asarray(perm, dtype=np.int64),
-            y0, cuts, jumps[:-1], params, t_eval, float(rtol), atol_vec, int(max_steps),
-            float(max_step), out)
+        kernel()(rhs, jac, assemble, factor, lu_solve, int(size),
+                 np.ascontiguousarray(perm, dtype=np.int64), y0[None, :].copy(), cuts,
+                 jumps[:-1].copy(), params[None, :, :].copy(), t_eval, float(rtol), atol_vec,
+                 int(max_steps), float(max_step), out, info, np.zeros(1))
+    code, filled, stats = int(info[0, 0]), int(info[0, 1]), info[0, 2:]
+    out = out[0]
     y = out[:filled].T.copy()
     if code == OK:
         y[:, -1] += jumps[-1]  # boluses at the end time show in the last output
     message = STATUS_MESSAGES.get(int(code), f"status {code}")
-    return BDFResult(t=t_eval[:filled], y=y, status=message, code=int(code),
+    return BDFResult(t=t_eval[:filled], y=y, status=message, code=code,
                      stats=stats_dict(stats), bad_index=int(stats[BAD_INDEX]))

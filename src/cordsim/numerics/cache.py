@@ -131,9 +131,18 @@ def _purge(dispatcher: Any) -> None:
             pass
 
 
+def _compile(compilable: Any, signature: Any) -> None:
+    if signature is None:  # a C callback knows its own signature
+        compilable.compile()
+    else:
+        compilable.compile(signature)
+        compilable.disable_compile()
+
+
 def compile_checked(dispatchers: list[tuple[Any, Any]]) -> None:
-    """Compile (or load from numba's cache) each ``(dispatcher, signature)``, after checking
-    its cached files against the manifest; a damaged cache is deleted and recompiled."""
+    """Compile (or load from numba's cache) each ``(dispatcher, signature)`` (a dispatcher
+    with a signature, or a C callback with ``None``), after checking its cached files against
+    the manifest; a damaged cache is deleted and recompiled."""
     for dispatcher, _ in dispatchers:
         manifest = _read_manifest(_manifest_path(dispatcher))
         files = [p for p in _numba_files(dispatcher) if p.exists()]
@@ -145,14 +154,13 @@ def compile_checked(dispatchers: list[tuple[Any, Any]]) -> None:
             _purge(dispatcher)  # (files no manifest vouches for are rebuilt silently)
     for dispatcher, signature in dispatchers:
         try:
-            dispatcher.compile(signature)
+            _compile(dispatcher, signature)
         except Exception as exc:  # noqa: BLE001 - numba raises many types on a bad cache
             _report(f"unreadable compiled-code cache ({type(exc).__name__}: {exc}): deleted, "
                     "recompiling")
             _purge(dispatcher)
             dispatcher._cache.flush()  # noqa: SLF001
-            dispatcher.compile(signature)
-        dispatcher.disable_compile()
+            _compile(dispatcher, signature)
     for dispatcher, _ in dispatchers:
         path = _manifest_path(dispatcher)
         manifest = _read_manifest(path)  # re-read: another process may have added entries

@@ -50,8 +50,9 @@ class CompiledModel:
 
 @dataclass(frozen=True)
 class KernelFunctions:
-    """A model's functions for the BDF kernel: rhs, jac and the sparse LU, compiled by numba,
-    and the LU's work-array size and elimination order (the ``lu`` of :func:`bdf.solve`)."""
+    """A model's functions for the BDF kernel: rhs, jac and the sparse LU, compiled by numba as
+    C callbacks, and the LU's work-array size and elimination order (the ``lu`` of
+    :func:`bdf.solve`)."""
 
     rhs: Callable
     jac: Callable
@@ -106,8 +107,6 @@ _KERNEL_SIGNATURES = {"rhs": bdf.RHS_SIGNATURE, "jac": bdf.JAC_SIGNATURE,
 
 @cache
 def _kernel_functions(key: tuple, model: Model) -> KernelFunctions:
-    import numba
-
     source, _ = model_source(model)
     n = len(model.state_names)
     pattern = sparse_lu.jacobian_pattern(source, n)
@@ -119,9 +118,9 @@ def _kernel_functions(key: tuple, model: Model) -> KernelFunctions:
     module = import_module(name, source_module(name, body))
     # error_model "numpy": a division by zero gives inf/NaN, which the kernel reports with
     # the state involved, instead of raising ZeroDivisionError from compiled code.
-    dispatchers = {fn: numba.njit(cache=True, error_model="numpy")(getattr(module, fn))
-                   for fn in _KERNEL_SIGNATURES}
-    compile_checked([(d, _KERNEL_SIGNATURES[fn]) for fn, d in dispatchers.items()])
+    dispatchers = {fn: bdf.cfunc(getattr(module, fn), sig, error_model="numpy")
+                   for fn, sig in _KERNEL_SIGNATURES.items()}
+    compile_checked([(d, None) for d in dispatchers.values()])
     return KernelFunctions(
         rhs=dispatchers["rhs"], jac=dispatchers["jac"],
         lu_assemble=dispatchers["sparse_assemble"], lu_factor=dispatchers["sparse_lu"],

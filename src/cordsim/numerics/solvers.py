@@ -104,22 +104,35 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
                        message="ok" if sol.success else str(sol.message))
 
 
-def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
-                       params: np.ndarray, t_eval: np.ndarray, solver: Solver,
-                       atol: np.ndarray) -> Integration:
-    """Run every segment of a protocol with the compiled BDF kernel (one call, no Python
-    between steps); on failure keep the output times reached. ``jumps`` has one row per
+def integrate_batch(model: Model, y0s: np.ndarray, cuts: np.ndarray, jumps: np.ndarray,
+                    params: np.ndarray, t_eval: np.ndarray, solver: Solver,
+                    atol: np.ndarray) -> list[Integration]:
+    """Run every segment of a protocol with the compiled BDF kernel for several animals
+    (``y0s``: animals x states, ``params``: animals x segments x parameters) in one call, no
+    Python between steps; on failure keep the output times reached. ``jumps`` has one row per
     segment (the state jump at its start); ``atol`` as in :func:`integrate`."""
     from cordsim.numerics import bdf
     from cordsim.numerics.compile import kernel_functions
 
     f = kernel_functions(model)
-    out = np.empty((len(t_eval), len(y0)))
+    m, n = y0s.shape
+    out = np.empty((m, len(t_eval), n))
+    info = np.zeros((m, bdf.N_INFO), dtype=np.int64)
+    reached = np.zeros(m)
     with np.errstate(all="ignore"):
-        code, filled, t_reached, stats = bdf.kernel()(
-            f.rhs, f.jac, f.lu_assemble, f.lu_factor, f.lu_solve, f.lu_size, f.perm,
-            np.ascontiguousarray(y0, dtype=float), cuts, jumps, params, t_eval,
-            float(solver.rtol), atol, int(solver.max_steps), float(solver.max_step), out)
+        bdf.kernel()(f.rhs, f.jac, f.lu_assemble, f.lu_factor, f.lu_solve, f.lu_size, f.perm,
+                     np.ascontiguousarray(y0s, dtype=float), cuts, np.ascontiguousarray(jumps),
+                     np.ascontiguousarray(params, dtype=float), t_eval, float(solver.rtol),
+                     np.ascontiguousarray(atol, dtype=float), int(solver.max_steps),
+                     float(solver.max_step), out, info, reached)
+    return [_integration(out[a], info[a], reached[a], t_eval, solver) for a in range(m)]
+
+
+def _integration(out: np.ndarray, info: np.ndarray, t_reached: float, t_eval: np.ndarray,
+                 solver: Solver) -> Integration:
+    from cordsim.numerics import bdf
+
+    code, filled, stats = int(info[0]), int(info[1]), info[2:]
     y = out[:filled].T
     finite = np.all(np.isfinite(y), axis=0)
     if code == bdf.OK and filled == len(t_eval) and np.all(finite):
@@ -131,7 +144,7 @@ def integrate_protocol(model: Model, y0: np.ndarray, cuts: np.ndarray, jumps: np
         message = "non-finite state values"
     else:
         bad = (int(stats[bdf.BAD_INDEX]),) if stats[bdf.BAD_INDEX] >= 0 else ()
-        message = (bdf.STATUS_MESSAGES.get(int(code), f"status {code}") if code != bdf.OK
+        message = (bdf.STATUS_MESSAGES.get(code, f"status {code}") if code != bdf.OK
                    else "not every output time was reached")
         if code == bdf.TOO_MANY_STEPS:
             message = f"more than {solver.max_steps} step attempts"

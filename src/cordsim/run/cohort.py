@@ -210,8 +210,9 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
               owner: int | None = None) -> str:
     """Simulate animals [start, stop) of one arm and write their Parquet file (atomically).
 
-    ``owner``: the pid of the cordsim process that asked; if it dies, the chunk is abandoned
-    (no orphan keeps writing into a folder nobody watches).
+    ``owner``: the pid of the cordsim process that asked; if it is gone, the chunk is not
+    started (and pool workers die with it: no orphan keeps writing into a folder nobody
+    watches).
     """
     import pandas as pd
     import pyarrow as pa
@@ -225,15 +226,17 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
     times = np.unique([0.0, scenario.days, *(d for _, d in ENDPOINTS if d <= scenario.days)])
     out_index = {name: i for i, name in enumerate(sim.model.output_names)}
     state_index = {name: i for i, name in enumerate(sim.model.state_names)}
+    if not _owner_alive(owner):
+        os._exit(3)  # the cohort's owner is gone: stop without writing
+    draws = [draw_animal(spec, arm, i, sim.parameters, names, severity)
+             for i in range(start, stop)]
+    raters = [values.pop("_rater") for values in draws]
+    trajectories = sim.solve_batch(times, draws)  # the whole chunk in one compiled call
     rows = []
-    for i in range(start, stop):
-        if not _owner_alive(owner):
-            os._exit(3)  # the cohort's owner is gone: stop without writing
-        values = draw_animal(spec, arm, i, sim.parameters, names, severity)
-        rater = values.pop("_rater")
+    for i, values, rater, traj in zip(range(start, stop), draws, raters, trajectories,
+                                      strict=True):
         row: dict[str, Any] = {"arm": a.name, "arm_index": arm, "animal": i,
                                "injury_severity": values.get("injury_severity", severity)}
-        traj = sim.solve(times, values=values)
         if traj.ok:
             outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
             for name, day in ENDPOINTS:

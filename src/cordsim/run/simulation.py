@@ -21,7 +21,7 @@ from cordsim.design.scenario import MAX_OUTPUT_POINTS
 from cordsim.design.setup import resolve_parameters
 from cordsim.errors import ScenarioError, SimulationError
 from cordsim.numerics.compile import python_functions
-from cordsim.numerics.solvers import Solver, integrate, integrate_protocol
+from cordsim.numerics.solvers import Solver, integrate, integrate_batch
 from cordsim.run.results import Provenance, SimulationResult
 
 # Analysis times: where the solution is always sampled, whatever the report interval, so
@@ -49,6 +49,12 @@ def report_times(days: float, dt: float) -> np.ndarray:
         grid = np.append(grid, days)
     grid[-1] = days
     return grid
+
+
+def _snap(t_eval: np.ndarray, cuts: np.ndarray) -> None:
+    """A report time that rounding put next to a dose time is that time (in place)."""
+    for cut in cuts:
+        t_eval[np.abs(t_eval - cut) <= 1e-9 * max(1.0, cut)] = cut
 
 
 def _check_days(days: Any, dt: Any) -> tuple[float, float]:
@@ -180,25 +186,48 @@ class Simulation:
               ) -> Trajectory:
         """Integrate to ``t_eval[-1]`` and return the states at ``t_eval`` (sorted, from 0):
         the engine-level entry point (no outputs, no result object)."""
+        if self.solver.method != "compiled":
+            t_eval = np.array(t_eval, dtype=float)
+            p0 = self._animal_vector(values)
+            cuts, jumps, params = self._segments(float(t_eval[-1]), p0)
+            _snap(t_eval, cuts)
+            t_all, y_all, p_all, sol = self._run_segments(self.compiled.initial(p0), cuts,
+                                                          jumps, params, t_eval)
+            return self._trajectory(t_all, y_all, p_all, sol, jumps, float(t_eval[-1]))
+        return self.solve_batch(t_eval, [values])[0]
+
+    def solve_batch(self, t_eval: np.ndarray,
+                    animals: Sequence[Mapping[str, float] | None]) -> list[Trajectory]:
+        """:meth:`solve` for several animals (each its own parameter ``values``) in one call
+        of the compiled kernel: how cohorts run."""
         t_eval = np.array(t_eval, dtype=float)
         end = float(t_eval[-1])
+        p0s = np.array([self._animal_vector(values) for values in animals])
+        cuts, jumps, _ = self._segments(end, p0s[0])
+        params = np.array([self._segments(end, p0)[2] for p0 in p0s])
+        _snap(t_eval, cuts)
+        y0s = np.array([self.compiled.initial(p0) for p0 in p0s])
+        sols = integrate_batch(self.model, y0s, cuts, jumps[:-1], params, t_eval, self.solver,
+                               self.state_atol)
+        out = []
+        for sol, prm in zip(sols, params, strict=True):
+            seg = np.searchsorted(cuts, sol.t, side="right") - 1
+            out.append(self._trajectory(sol.t, sol.y, prm[np.minimum(seg, len(cuts) - 2)].T,
+                                        sol, jumps, end))
+        return out
+
+    def _animal_vector(self, values: Mapping[str, float] | None) -> np.ndarray:
         p0 = self.parameter_vector().copy()
         if values:
             index = self._param_index
             for name, value in values.items():
                 p0[index[name]] = value
-        cuts, jumps, params = self._segments(end, p0)
-        for cut in cuts:  # a report time that rounding put next to a dose time is that time
-            t_eval[np.abs(t_eval - cut) <= 1e-9 * max(1.0, cut)] = cut
-        y0 = self.compiled.initial(p0)
-        if self.solver.method == "compiled":
-            sol = integrate_protocol(self.model, y0, cuts, jumps[:-1], params, t_eval,
-                                     self.solver, self.state_atol)
-            seg = np.searchsorted(cuts, sol.t, side="right") - 1
-            t_all, y_all, p_all = sol.t, sol.y, params[np.minimum(seg, len(cuts) - 2)].T
-        else:
-            t_all, y_all, p_all, sol = self._run_segments(y0, cuts, jumps, params, t_eval)
+        return p0
+
+    def _trajectory(self, t_all: np.ndarray, y_all: np.ndarray, p_all: np.ndarray, sol: Any,
+                    jumps: np.ndarray, end: float) -> Trajectory:
         if sol.success:  # boluses at the end time show in the last report
+            y_all = y_all.copy()
             y_all[:, -1] += jumps[-1]
             return Trajectory(t_all, y_all, p_all, "ok")
         message = sol.message
