@@ -56,6 +56,16 @@ def builtin_scenarios() -> dict[str, Path]:
     return {p.stem: p for p in sorted(data_path("scenarios").glob("*.toml"))}
 
 
+def observations() -> Any:
+    """The observation dataset (``observations.csv``): one row per published observation with
+    its source, the address it was read at, the set it belongs to (``calibration`` or
+    ``validation``, fixed by source before any fit) and how it is used (``fit``: a PEtab
+    measurement; ``check``: compared with an a-priori rule; ``record``: kept, not evaluated)."""
+    import pandas as pd
+
+    return pd.read_csv(data_path("observations.csv"), dtype=str, keep_default_na=False)
+
+
 def default_parameters(species: str = "rat") -> ParameterSet:
     """The bundled default parameter set of a species (immutable, so loaded once)."""
     return _default_parameters(check_species(species))
