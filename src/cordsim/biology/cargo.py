@@ -7,9 +7,13 @@ not [6,11,50]. Part of the uptake goes through class-A scavenger receptors such 
 which poly-G blocks (Watson 2016: SR-A clears EVs). Uptake per cell saturates.
 Internalized vesicles release their miRNAs: each miRNA of Table 1 represses its target
 (TLR4, TRAF6, IRF5, Ern1, PDCD4, PELI1) in proportion to the copies delivered per myeloid
-cell. A given miRNA is present at far below one copy per vesicle (Chevillet 2014), so the copies delivered per cell, reported as
+cell. A given miRNA is present at far below one copy per vesicle (Chevillet 2014), so the
+copies delivered per cell, reported as
 ``mirna_copies_per_macrophage``, are low; how many copies a cell needs to repress a target
-(``ec50_mirna_silencing``) is the model's largest assumption. Lumped protein/lipid cargo
+(``ec50_mirna_silencing``) is the model's largest assumption. Cells reprogrammed by the cargo
+keep a lasting M2-like program (``myeloid_program``; review Section 3.4: "sustained, not only
+induced") that raises their IL-10 and neurotrophin secretion and their M2 cue, and fades as
+those cells turn over. Lumped protein/lipid cargo
 (e.g. the NRF2 axis of melatonin-preconditioned sEVs [65]) adds a second, RNase-resistant
 reprogramming signal.
 """
@@ -17,7 +21,7 @@ reprogramming signal.
 from __future__ import annotations
 
 from cordsim.core import Output, Param, State, Submodel
-from cordsim.core.mathfn import hill, ratio
+from cordsim.core.mathfn import hill, positive, ratio
 
 # miRNA of Table 1 -> the target it represses. One source of truth for the cargo axis.
 MIRNA_TARGETS = {
@@ -107,6 +111,8 @@ class MiRNACargo(Submodel):
     mir21a_5p = State("miR-21a-5p delivered to lesion myeloid cells", "copy", initial=0.0)
     protein_cargo = State("Lumped protein/lipid cargo delivered (sEV-equivalents)", "particle",
                           initial=0.0)
+    myeloid_program = State("Share of lesion myeloid cells holding the sEV-induced M2 program "
+                            "(0-1)", "1", initial=0.0)
 
     cargo_mir216a_5p = Param("miR-216a-5p copies per sEV (product cargo)", "copy/particle",
                              role="product")
@@ -135,6 +141,10 @@ class MiRNACargo(Submodel):
     f_protein_cargo_max = Param("Largest reprogramming by protein/lipid cargo alone", "1")
     tlr4_overexpression = Param("TLR4 expression relative to wild type (experiments)", "1",
                                 role="experimental")
+    k_program = Param("Rate at which cargo-reprogrammed cells adopt a lasting M2 program",
+                      "1/day")
+    d_program = Param("Loss of the sEV-induced program (turnover of the cells that hold it)",
+                      "1/day")
     myeloid_floor = Param("Myeloid density below which per-cell cargo is not resolved",
                           "cell/mm^3", role="structural")
 
@@ -190,4 +200,14 @@ class MiRNACargo(Submodel):
                  for m in MIRNA_TARGETS}
         rates["protein_cargo"] = (v.sev_uptake * p.cargo_protein
                                   - p.d_protein_cargo * v.protein_cargo)
+        # Reprogrammed cells stay M2-like (review 3.4, point 1): the program outlasts the
+        # delivered miRNAs and is lost as the cells that hold it turn over. It is induced by
+        # the suppression of TLR4/TRAF6-NF-kB signalling (Table 1: miR-216a-5p, miR-181c,
+        # miR-23b, miR-146a-5p drive the M1 -> M2 switch); strong TLR4 signalling (TLR4
+        # overexpression) pushes the cells back toward M1 and erases it.
+        silenced = 1 - v.tlr4_expression / p.tlr4_overexpression * v.traf6_expression
+        excess = positive(p.tlr4_overexpression - 1, 1e-6)  # TLR4 overexpression experiments
+        rates["myeloid_program"] = (
+            p.k_program * (silenced + v.protein_cargo_effect) * (1 - v.myeloid_program)
+            - (p.d_program + p.k_program * excess) * v.myeloid_program)
         return rates

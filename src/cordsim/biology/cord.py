@@ -38,6 +38,6 @@ def therapy_submodels() -> list[Submodel]:
 
 
 @cache
-def CordModel() -> Model:  # noqa: N802 - reads as a model class at call sites
+def CordModel() -> Model:
     """The composed model (cached: the model is immutable)."""
     return Model(natural_history_submodels() + therapy_submodels(), name="cordsim-cord")

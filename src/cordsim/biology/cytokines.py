@@ -5,6 +5,10 @@ IL-6 in proportion to NF-kB activity; M2-like cells make IL-10 and TGF-beta [89]
 neutrophils add TNF-alpha and IL-1beta early; hemorrhage releases platelet TGF-beta;
 astrocytes make IL-6 on IL-1beta. Serum levels follow spill-over through the leaky barrier
 and a DAMP-driven systemic (splenic) response, which sEVs homing to the spleen dampen [11].
+IV products also act through the spleen: splenic macrophages that take up sEVs (or are reached
+by MSC secretions) raise circulating IL-10 (Badner 2016, 2018: IV MSCs raise splenic and serum
+IL-10 and lower BSCB leak, hemorrhage and lesion volume; the effects are lost after
+splenectomy), and serum IL-10 enters the lesion through the leaky barrier.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class LesionCytokines(Submodel):
     k_il6_astrocyte = Param("Maximal IL-6 secretion by astrocytes on IL-1beta", "pg/mL/day")
     ec50_il1b_il6 = Param("IL-1beta giving half-maximal astrocytic IL-6", "pg/mL")
     s_il10_m2 = Param("IL-10 secretion per M2-like cell", PER_CELL)
+    w_program_il10 = Param("Fold rise of IL-10 secretion in sEV-reprogrammed myeloid cells", "1")
+    k_il10_serum_entry = Param("Serum IL-10 entering the lesion per unit barrier leak", "1/day")
     s_tgfb_m2 = Param("TGF-beta secretion per M2-like cell", PER_CELL)
     s_tgfb_m1 = Param("TGF-beta secretion per M1-like macrophage", PER_CELL)
     tgfb_platelet = Param("Platelet TGF-beta released by hemorrhage per unit severity", "pg/mL")
@@ -44,7 +50,8 @@ class LesionCytokines(Submodel):
     d_tgfb = Param("Active TGF-beta clearance rate in tissue", "1/day")
 
     inputs = ("microglia_m1", "microglia_m2", "macrophages_m1", "macrophages_m2", "neutrophils",
-              "nfkb_activity", "nlrp3_activity", "myeloid_pyroptosis", "injury_severity")
+              "nfkb_activity", "nlrp3_activity", "myeloid_pyroptosis", "injury_severity",
+              "myeloid_program", "serum_il10", "leukocyte_entry")
 
     def rates(self, t, v, p):
         m1 = v.microglia_m1 + v.macrophages_m1
@@ -56,7 +63,8 @@ class LesionCytokines(Submodel):
             + p.k_il1b_pyroptosis * v.myeloid_pyroptosis - p.d_il1b * v.il1b,
             "il6": p.s_il6_m1 * v.nfkb_activity * m1
             + p.k_il6_astrocyte * hill(v.il1b, p.ec50_il1b_il6, 1) - p.d_il6 * v.il6,
-            "il10": p.s_il10_m2 * m2 - p.d_il10 * v.il10,
+            "il10": p.s_il10_m2 * (1 + p.w_program_il10 * v.myeloid_program) * m2
+            + p.k_il10_serum_entry * v.leukocyte_entry * v.serum_il10 - p.d_il10 * v.il10,
             "tgfb": p.s_tgfb_m2 * m2 + p.s_tgfb_m1 * v.macrophages_m1 - p.d_tgfb * v.tgfb,
         }
 
@@ -68,6 +76,8 @@ class SerumCytokines(Submodel):
                       initial=lambda p: p.k_serum_tnf_basal / p.d_serum_tnf)
     serum_il6 = State("Serum IL-6", "pg/mL",
                       initial=lambda p: p.k_serum_il6_basal / p.d_serum_il6)
+    serum_il10 = State("Serum IL-10", "pg/mL",
+                       initial=lambda p: p.k_serum_il10_basal / p.d_serum_il10)
 
     k_serum_tnf_basal = Param("Basal TNF-alpha input to serum", "pg/mL/day")
     k_serum_il6_basal = Param("Basal IL-6 input to serum", "pg/mL/day")
@@ -79,7 +89,13 @@ class SerumCytokines(Submodel):
                            "pg/mL/day")
     ec50_damps_systemic = Param("DAMP level giving half the systemic response", "1")
 
+    k_serum_il10_basal = Param("Basal IL-10 input to serum", "pg/mL/day")
+    d_serum_il10 = Param("Serum IL-10 clearance rate", "1/day")
+    k_splenic_il10 = Param("Largest IL-10 release into serum by sEV-reprogrammed splenic "
+                           "macrophages", "pg/mL/day")
+
     systemic_inflammation = Output("Systemic inflammatory drive from the lesion (0-1)", "1")
+    splenic_reprogramming = Output("Share of splenic macrophages reprogrammed by sEVs (0-1)", "1")
 
     f_splenic_suppression = Param("Largest fall of the systemic response when splenic "
                                   "macrophages are reprogrammed by sEVs", "1")
@@ -90,9 +106,10 @@ class SerumCytokines(Submodel):
 
     def outputs(self, t, v, p):
         # sEVs home to the spleen (Lankford 2018) and calm its monocytes/macrophages [11].
-        spleen = 1 - p.f_splenic_suppression * hill(v.sev_spleen, p.ec50_sev_spleen, 1)
-        return {"systemic_inflammation": spleen * hill(v.damps * v.leukocyte_entry,
-                                                       p.ec50_damps_systemic, 1)}
+        splenic = hill(v.sev_spleen, p.ec50_sev_spleen, 1)
+        return {"systemic_inflammation": (1 - p.f_splenic_suppression * splenic)
+                * hill(v.damps * v.leukocyte_entry, p.ec50_damps_systemic, 1),
+                "splenic_reprogramming": splenic}
 
     def rates(self, t, v, p):
         spill = p.k_spillover * v.leukocyte_entry
@@ -101,4 +118,6 @@ class SerumCytokines(Submodel):
             + p.k_systemic_tnf * v.systemic_inflammation - p.d_serum_tnf * v.serum_tnf,
             "serum_il6": p.k_serum_il6_basal + spill * v.il6
             + p.k_systemic_il6 * v.systemic_inflammation - p.d_serum_il6 * v.serum_il6,
+            "serum_il10": p.k_serum_il10_basal + p.k_splenic_il10 * v.splenic_reprogramming
+            - p.d_serum_il10 * v.serum_il10,
         }

@@ -74,6 +74,7 @@ class MyeloidSignaling(Submodel):
     w_m2_tgfb = Param("Weight of TGF-beta as an M2 cue", "1")
     ec50_tgfb_m2 = Param("TGF-beta giving half the M2 cue", "pg/mL")
     w_m2_efferocytosis = Param("Weight of efferocytosis as an M2 cue", "1")
+    w_m2_program = Param("Weight of the sEV-induced program as an M2 cue", "1")
     ec50_efferocytosis_m2 = Param("Efferocytosis rate giving half the M2 cue", "cell/mm^3/day")
 
     myelin_load = Output("Internalized myelin per phagocyte (relative to the reference density)",
@@ -85,7 +86,7 @@ class MyeloidSignaling(Submodel):
     inputs = ("damps", "myelin_internalized", "tnf", "il10", "tgfb", "efferocytosis",
               "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2",
               "tlr4_expression", "traf6_expression", "irf5_expression", "ern1_expression",
-              "pdcd4_expression", "peli1_expression", "protein_cargo_effect")
+              "pdcd4_expression", "peli1_expression", "protein_cargo_effect", "myeloid_program")
 
     def outputs(self, t, v, p):
         phagocytes = (v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2
@@ -103,7 +104,8 @@ class MyeloidSignaling(Submodel):
               * (1 - v.protein_cargo_effect))
         m2 = (p.w_m2_basal + p.w_m2_il10 * hill(v.il10, p.ec50_il10_m2, 1)
               + p.w_m2_tgfb * hill(v.tgfb, p.ec50_tgfb_m2, 1)
-              + p.w_m2_efferocytosis * hill(v.efferocytosis, p.ec50_efferocytosis_m2, 1))
+              + p.w_m2_efferocytosis * hill(v.efferocytosis, p.ec50_efferocytosis_m2, 1)
+              + p.w_m2_program * v.myeloid_program)
         return {
             "myelin_load": load,
             "nfkb_activity": (p.f_nfkb_tonic + (1 - p.f_nfkb_tonic) * tlr4)

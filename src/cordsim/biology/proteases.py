@@ -2,7 +2,9 @@
 
 Review Sections 2.1, 2.3, 3.1 [24,35,44]: neutrophils and M1-like myeloid cells release
 MMP-9 early; macrophages and reactive astrocytes make MMP-2 later; TGF-beta induces TIMPs.
-Net protease activity loosens endothelial junctions and detaches pericytes.
+Net protease activity loosens endothelial junctions and detaches pericytes; MMP-9 also damages
+axons (MMP-9-null mice recover better, Noble 2002 J Neurosci 22:7526), while MMP-2 serves
+wound healing (Hsu 2006 J Neurosci 26:9841) and is not axotoxic in the model.
 Calpain activity is part of :class:`~cordsim.biology.injury.PrimaryInjury`.
 """
 
@@ -35,13 +37,15 @@ class Proteases(Submodel):
     f_mmp2_activity = Param("Barrier-damaging activity of MMP-2 relative to MMP-9", "1")
 
     gelatinase_activity = Output("Net MMP-2/9 activity after TIMP inhibition", "ng/mL")
+    mmp9_activity = Output("MMP-9 activity after TIMP inhibition", "ng/mL")
 
     inputs = ("neutrophils", "microglia_m1", "macrophages_m1", "macrophages_m2",
               "nfkb_activity", "astrocytes_reactive", "tgfb")
 
     def outputs(self, t, v, p):
-        return {"gelatinase_activity": (v.mmp9 + p.f_mmp2_activity * v.mmp2)
-                * inhibit(v.timp, p.ki_timp, 1)}
+        free = inhibit(v.timp, p.ki_timp, 1)
+        return {"gelatinase_activity": (v.mmp9 + p.f_mmp2_activity * v.mmp2) * free,
+                "mmp9_activity": v.mmp9 * free}
 
     def rates(self, t, v, p):
         return {

@@ -1,11 +1,17 @@
 """Neural tissue: neurons, oligodendrocytes, axons (spared, degenerating, regrowing).
 
-Review Sections 2.1 and 3.4.4 [19-26,85-91]. The primary hit destroys part of each; the
-secondary cascade keeps killing neurons and oligodendrocytes over hours to weeks
-(excitotoxicity, ischemia, TNF-alpha, IL-1beta, calpains), opposed by the trophic index
-(IGF-1, BDNF, NGF, IL-10, TGF-beta). Damaged axons undergo Wallerian degeneration and
-release myelin debris over weeks. Regrowth is driven by lost axons and trophic support,
-helped by polyamines and inhibited by CSPG scar and myelin debris.
+Review Sections 2.1 and 3.4.4 [19-26,85-91]; M2-like microglia and macrophages drive
+oligodendrocyte differentiation and remyelination (Miron 2013, Nat Neurosci 16:1211,
+activin-A). The primary hit destroys part of each; the secondary cascade keeps killing
+neurons and oligodendrocytes over hours to weeks (excitotoxicity, ischemia, TNF-alpha,
+IL-1beta, calpains), opposed by the trophic index (IGF-1, BDNF, NGF, IL-10, TGF-beta).
+M1-like macrophages in contact with the dystrophic ends of spared axons at the lesion border
+make them retract (axonal dieback; Horn 2008, J Neurosci 28:9330; Busch 2009, J Neurosci
+29:9967; Kigerl 2009: M1 cells are neurotoxic, M2 cells support axon growth) until those
+ends stabilize over weeks: the dieback pool empties, so tissue loss settles. Damaged axons
+undergo Wallerian degeneration and release myelin debris over weeks. Regrowth is driven by
+lost axons and trophic support, helped by polyamines and inhibited by CSPG scar and myelin
+debris.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ class NeuralTissue(Submodel):
                                "1", initial=lambda p: p.f_axons_primary * p.injury_severity)
     axon_regrowth = State("Axon regrowth and sprouting index (fraction of intact axons)", "1",
                           initial=0.0)
+    axons_dystrophic = State("Spared axons with dystrophic ends at the lesion border, exposed "
+                             "to macrophage-induced dieback (fraction of intact)", "1",
+                             initial=lambda p: p.f_axons_dystrophic * p.injury_severity
+                             * (1 - p.f_axons_primary * p.injury_severity))
 
     f_neurons_primary = Param("Neurons destroyed by the primary hit per unit severity", "1")
     f_oligodendrocytes_primary = Param("Oligodendrocytes destroyed by the primary hit per unit "
@@ -46,13 +56,25 @@ class NeuralTissue(Submodel):
     ec50_tnf_toxicity = Param("TNF-alpha giving half-maximal cytotoxicity", "pg/mL")
     ec50_il1b_toxicity = Param("IL-1beta giving half-maximal cytotoxicity", "pg/mL")
     k_axon_secondary = Param("Maximal secondary axon loss by cytokines and proteases", "1/day")
-    ec50_mmp_axon = Param("Gelatinase activity giving half-maximal axon damage", "ng/mL")
+    ec50_mmp_axon = Param("MMP-9 activity giving half-maximal axon damage", "ng/mL")
     k_axon_calpain = Param("Axon loss per unit calpain activity", "1/day")
+    k_axon_dieback = Param("Largest dieback rate of dystrophic axons in contact with M1-like "
+                           "macrophages", "1/day")
+    f_axons_dystrophic = Param("Share of spared axons left with dystrophic ends, per unit "
+                               "severity", "1")
+    k_dystrophic_stabilization = Param("Stabilization of dystrophic axon ends (no longer "
+                                       "retracting)", "1/day")
+    ec50_dieback_m1 = Param("M1-like macrophage density giving half-maximal axon dieback",
+                            "cell/mm^3")
     f_protection_max = Param("Largest fraction of secondary death prevented by trophic support",
                              "1")
     ec50_trophic_protection = Param("Trophic index giving half-maximal protection", "1")
     k_opc_replacement = Param("Oligodendrocyte replacement from OPCs", "1/day")
     ki_debris_opc = Param("Myelin debris halving OPC differentiation", "1")
+    w_m2_remyelination = Param("Fold rise of OPC differentiation driven by M2-like myeloid cells "
+                               "(activin-A)", "1")
+    ec50_m2_remyelination = Param("M2-like myeloid density giving half the remyelination drive",
+                                  "cell/mm^3")
     k_wallerian = Param("Breakdown rate of degenerating axons into myelin debris", "1/day")
     f_myelin_per_axon = Param("Myelin debris released per degenerated axon fraction", "1")
     k_regrowth = Param("Maximal axon regrowth rate", "1/day")
@@ -72,8 +94,9 @@ class NeuralTissue(Submodel):
     lesion_volume_fraction = Output("Lesion (lost tissue and cavity) fraction of the epicenter",
                                     "1")
 
-    inputs = ("excitotoxicity", "ischemia", "calpain", "tnf", "il1b", "gelatinase_activity",
-              "trophic_index", "polyamines", "scar_cspg", "myelin_debris", "injury_severity")
+    inputs = ("excitotoxicity", "ischemia", "calpain", "tnf", "il1b", "mmp9_activity",
+              "trophic_index", "polyamines", "scar_cspg", "myelin_debris", "injury_severity",
+              "macrophages_m2", "microglia_m2", "macrophages_m1")
 
     def _cytotoxic(self, v, p):
         return hill(v.tnf, p.ec50_tnf_toxicity, 1) + hill(v.il1b, p.ec50_il1b_toxicity, 1)
@@ -102,9 +125,11 @@ class NeuralTissue(Submodel):
     def rates(self, t, v, p):
         protection = v.neuroprotection
         cyto = self._cytotoxic(v, p)
-        axon_loss = (p.k_axon_secondary * (cyto / 2 + hill(v.gelatinase_activity,
+        axon_loss = (p.k_axon_secondary * (cyto / 2 + hill(v.mmp9_activity,
                                                             p.ec50_mmp_axon, 1))
                      + p.k_axon_calpain * v.calpain) * (1 - protection) * v.axons_spared
+        dieback = (p.k_axon_dieback * hill(v.macrophages_m1, p.ec50_dieback_m1, 1)
+                   * (1 - protection) * v.axons_dystrophic)
         neuron_loss = v.neural_death_flux - v.oligodendrocyte_death_flux
         growth = (p.k_regrowth * (1 - v.axons_spared)
                   * hill(v.trophic_index * (1 + p.w_polyamine_regrowth * v.polyamines),
@@ -115,9 +140,13 @@ class NeuralTissue(Submodel):
             "neurons_fraction": -neuron_loss,
             "oligodendrocytes_fraction": -v.oligodendrocyte_death_flux
             + p.k_opc_replacement * (1 - v.oligodendrocytes_fraction)
-            * inhibit(v.myelin_debris, p.ki_debris_opc, 1),
-            "axons_spared": -axon_loss,
-            "axons_degenerating": axon_loss - p.k_wallerian * v.axons_degenerating,
+            * inhibit(v.myelin_debris, p.ki_debris_opc, 1)
+            * (1 + p.w_m2_remyelination * hill(v.macrophages_m2 + v.microglia_m2,
+                                                p.ec50_m2_remyelination, 1)),
+            "axons_spared": -axon_loss - dieback,
+            "axons_degenerating": axon_loss + dieback - p.k_wallerian * v.axons_degenerating,
+            "axons_dystrophic": -dieback - p.k_dystrophic_stabilization * v.axons_dystrophic
+            - axon_loss * v.axons_dystrophic / (v.axons_spared + 1e-9),
             "axon_regrowth": growth - p.d_regrowth * v.axon_regrowth,
         }
 

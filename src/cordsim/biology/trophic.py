@@ -39,10 +39,12 @@ class Neurotrophins(Submodel):
     ec50_il10_trophic = Param("IL-10 giving half-maximal neuronal STAT3 survival signal",
                               "pg/mL")
     ec50_tgfb_trophic = Param("TGF-beta giving half-maximal Smad survival signal", "pg/mL")
+    w_program_trophic = Param("Fold rise of IGF-1, BDNF and NGF secretion in sEV-reprogrammed "
+                              "M2-like cells", "1")
 
     trophic_index = Output("Trophic support index: IGF-1, BDNF, NGF, IL-10, TGF-beta (0-5)", "1")
 
-    inputs = ("microglia_m2", "macrophages_m2", "il10", "tgfb")
+    inputs = ("microglia_m2", "macrophages_m2", "il10", "tgfb", "myeloid_program")
 
     def outputs(self, t, v, p):
         return {"trophic_index": hill(v.igf1, p.ec50_igf1, 1) + hill(v.bdnf, p.ec50_bdnf, 1)
@@ -50,10 +52,11 @@ class Neurotrophins(Submodel):
                 + hill(v.tgfb, p.ec50_tgfb_trophic, 1)}
 
     def rates(self, t, v, p):
-        m2 = v.microglia_m2 + v.macrophages_m2
+        m2 = (v.microglia_m2 + v.macrophages_m2) * (1 + p.w_program_trophic * v.myeloid_program)
         return {
             "igf1": p.k_igf1_basal + p.s_igf1_m2 * m2 - p.d_igf1 * v.igf1,
             "bdnf": p.k_bdnf_basal + p.s_bdnf_m2 * m2 - p.d_bdnf * v.bdnf,
             "ngf": p.k_ngf_basal + p.s_ngf_m2 * m2 - p.d_ngf * v.ngf,
-            "polyamines": p.k_polyamines * m2 - p.d_polyamines * v.polyamines,
+            "polyamines": p.k_polyamines * (v.microglia_m2 + v.macrophages_m2)
+            - p.d_polyamines * v.polyamines,
         }

@@ -53,6 +53,16 @@ def ratio(a: Any, b: Any, eps: Any) -> Any:
     return a / (b + eps)
 
 
+def positive(x: Any, eps: Any) -> Any:
+    """Smooth positive part ``(x + sqrt(x^2 + eps^2)) / 2``: ``x`` when ``x >> eps``, ~0 when
+    ``x << -eps`` (a rate law's stand-in for ``max(x, 0)``, which has no derivative at 0).
+
+    >>> round(positive(1.0, 1e-3), 6), round(positive(-1.0, 1e-3), 6)
+    (1.0, 0.0)
+    """
+    return (x + (x**2 + eps**2) ** 0.5) / 2
+
+
 def scale_odds(x: Any, factor: Any) -> Any:
     """Scale the odds of a 0-1 activation ``x`` by ``factor``: ``f x / (f x + 1 - x)``.
 

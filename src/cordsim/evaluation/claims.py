@@ -145,17 +145,18 @@ def _bbb_order(r: Runs) -> Check:
                  vals[0] > vals[1] > vals[2])
 
 
-def _bbb_range(severity: str, lo: float, hi: float) -> Callable[[Runs], Check]:
-    def check(r: Runs) -> Check:
-        v = float(r[severity]["bbb_score"][-1])
-        return Check(f"{v:.1f} at day 70", lo <= v <= hi)
-    return check
-
-
 def _bbb_plateau(r: Runs) -> Check:
     m = r.moderate
     change = float(m["bbb_score"][-1]) - m.at("bbb_score", 49)
     return Check(f"change day 49-70 = {change:+.2f} points", abs(change) < 1.5)
+
+
+def _late_settling(r: Runs) -> Check:
+    m = r.moderate
+    changes = {name: abs(m.at(name, 70) / m.at(name, 56) - 1)
+               for name in ("bbb_score", "spared_tissue_fraction")}
+    return Check("; ".join(f"{n} {100 * c:.1f}%" for n, c in changes.items()),
+                 max(changes.values()) < 0.03)
 
 
 def _sparing_severity(r: Runs) -> Check:
@@ -317,13 +318,10 @@ CLAIMS: tuple[Claim, ...] = (
           "<= 2.5 for every injury", _bbb_day1),
     Claim("bbb_order", "BBB plateau is ordered by severity", "Basso1996",
           "mild > moderate > severe", _bbb_order),
-    Claim("bbb_moderate", "Moderate contusion plateaus at BBB roughly 9-12",
-          "Basso 1995/1996 (recalled, soft prior)", "9-12 at day 70",
-          _bbb_range("moderate", 9, 12)),
-    Claim("bbb_severe", "Severe contusion plateaus at BBB roughly 5-8",
-          "Basso 1995/1996 (recalled, soft prior)", "5-8 at day 70", _bbb_range("severe", 5, 8)),
     Claim("bbb_plateau", "Locomotor recovery plateaus by 6-9 weeks", "Basso1995",
           "|change day 49-70| < 1.5", _bbb_plateau),
+    Claim("late_settling", "Late readouts settle (BBB, spared tissue)", "spec 7b; Basso1995",
+          "BBB and spared tissue change < 3% from day 56 to 70", _late_settling),
     Claim("sparing_bbb", "White matter sparing falls with severity and BBB follows sparing",
           "Basso1996", "same order", _sparing_severity),
     Claim("compression", "A compression injury impairs locomotion more than a mild contusion",
