@@ -74,7 +74,23 @@ def _natural_history_outputs(result, out: Path) -> list[Path]:  # type: ignore[n
     return written
 
 
+def _write_ensemble(scenario, n: int, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    from cordsim.data import ensemble_members
+    from cordsim.io.plotting import plot_ensemble
+    from cordsim.run.ensemble import run_ensemble
+
+    df = run_ensemble(scenario, ensemble_members(n))
+    df.to_csv(out / "ensemble.csv", index=False, float_format="%.6g")
+    return [out / "ensemble.csv",
+            plot_ensemble(df, out / "fig_ensemble.png", title=f"{scenario.name}: median and "
+                          f"90% band over {n} fitted parameter sets")]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.ensemble is not None:
+        from cordsim.data import ensemble_members
+
+        ensemble_members(args.ensemble)  # refuse a bad size before any work
     if args.scenario != "natural-history":
         return _run_scenario_file(args)
     from cordsim.run.simulation import Simulation, _check_days
@@ -88,6 +104,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             result, code = exc.partial, EXIT_SOLVER_FAILED
             print(f"cordsim: solver failure: {exc}", file=sys.stderr)
         written = _natural_history_outputs(result, out)
+        if args.ensemble:
+            from cordsim.design.scenario import Arm, Scenario
+
+            one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
+                           days=float(args.days), dt=float(args.dt))
+            written += _write_ensemble(one, args.ensemble, out)
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
     print(result.summary().query("metric.str.startswith('bbb_day') or "
                                  "metric.str.startswith('bscb_permeability_peak') or "
@@ -127,6 +149,8 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
             written.append(plot_natural_history(first, out / "fig_natural_history.png",
                                                 title=f"{scenario.name}: {res.control} arm"))
             written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
+        if args.ensemble:
+            written += _write_ensemble(scenario, args.ensemble, out)
     print(f"{scenario.name}: {scenario.description}")
     _print_endpoints(res)
     _print_written(written)
@@ -220,6 +244,42 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_petab(args: argparse.Namespace) -> int:
+    from cordsim.io.petab import export_problem, lint
+
+    with output_folder(args.out) as out:
+        path = export_problem(out)
+    ok = lint(path)
+    print(f"wrote {path} (PEtab v1: model.xml, conditions, observables, measurements, "
+          f"parameters); petab linter: {'no errors' if ok else 'ERRORS (see above)'}")
+    return EXIT_OK if ok else EXIT_CHECK_FAILED
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from cordsim.analysis.calibration import calibrate
+
+    problem = Path(args.problem)
+    if not problem.is_file():
+        raise ScenarioError(f"no PEtab problem file {args.problem!r} (write one with "
+                            "'cordsim petab export --out DIR')")
+    for name, value, lo, hi in (("--starts", args.starts, 1, 1000),
+                                ("--max-nfev", args.max_nfev, 1, 100_000),
+                                ("--workers", args.workers, 1, 256),
+                                ("--samples", args.samples, 0, 1_000_000)):
+        if not lo <= value <= hi:
+            raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
+    with output_folder(args.out) as out:
+        result = calibrate(problem, out, n_starts=args.starts, seed=args.seed,
+                           max_nfev=args.max_nfev, workers=args.workers, progress=True,
+                           samples=args.samples)
+    best = result.starts["objective"].iloc[0]
+    print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
+    for name, value in result.values.items():
+        print(f"  {name:28s} {value:.4g}")
+    print(f"wrote {out}: estimates.csv, fit.csv, starts.csv, rat.toml, summary.json, figures")
+    return EXIT_OK
+
+
 def _cmd_products(args: argparse.Namespace) -> int:
     from cordsim.data import products
 
@@ -260,15 +320,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from cordsim.evaluation.validate import validate
 
     table = validate(progress=not args.quiet)
-    with pd.option_context("display.max_colwidth", 60, "display.width", 250):
-        shown = table.assign(result=table["passed"].map({True: "PASS", False: "FAIL"}))
-        print(shown[["claim", "source", "expected", "simulated", "result"]].to_string(index=False))
-    n_fail = int((~table["passed"]).sum())
-    print(f"\n{len(table) - n_fail} passed, {n_fail} failed")
+    if args.csv:
+        path = Path(args.csv)
+        if not args.csv.strip() or path.is_dir():
+            raise ScenarioError(f"--csv must name a file, got {args.csv!r}")
+        with output_folder(str(path.parent) if str(path.parent) else "."):
+            table.to_csv(path, index=False)
     if args.out:
         with output_folder(args.out) as out:
             table.to_csv(out / "validation.csv", index=False)
-    return EXIT_CHECK_FAILED if n_fail else EXIT_OK
+    with pd.option_context("display.max_colwidth", 60, "display.width", 250,
+                           "display.max_rows", None):
+        shown = table.assign(result=table["passed"].map({True: "PASS", False: "FAIL"}))
+        print(shown[["set", "claim", "source", "expected", "simulated", "result"]]
+              .to_string(index=False))
+    for name, part in table.groupby("set", sort=False):
+        n_pass = int(part["passed"].sum())
+        print(f"{name}: {n_pass} of {len(part)} pass ({100 * n_pass / len(part):.0f}%)")
+    failed_calibration = int((~table.loc[table["set"] == "calibration", "passed"]).sum())
+    return EXIT_CHECK_FAILED if failed_calibration else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--days", type=float, default=70.0, help="days to simulate (default 70)")
     run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
     run.add_argument("--out", default="results/natural-history", help="output folder")
+    run.add_argument("--ensemble", type=int, default=None, metavar="N",
+                     help="also run N members of the fitted ensemble: credible bands "
+                     "(ensemble.csv, fig_ensemble.png)")
     run.set_defaults(func=_cmd_run)
 
     exp = sub.add_parser("experiment", help="the review's experiments: list, run NAME")
@@ -310,16 +383,36 @@ def build_parser() -> argparse.ArgumentParser:
     coh.add_argument("--n", type=int, required=True, help="animals per arm (1-1,000,000)")
     coh.add_argument("--out", required=True, help="output folder (rerun to resume)")
     coh.add_argument("--seed", type=int, default=1, help="random seed (>= 0)")
-    coh.add_argument("--cv", type=float, default=0.2, help="parameter CV (log-normal, 0-1)")
-    coh.add_argument("--severity-sd", type=float, default=0.05,
-                     help="injury severity SD (0-0.3 on the 0-1 scale)")
-    coh.add_argument("--rater-sd", type=float, default=0.9, help="BBB observer SD (points)")
+    coh.add_argument("--cv", type=float, default=None,
+                     help="physiological parameter CV (log-normal, 0-1; default: fitted)")
+    coh.add_argument("--severity-sd", type=float, default=None,
+                     help="injury severity SD (0-0.3 on the 0-1 scale; default: fitted)")
+    coh.add_argument("--rater-sd", type=float, default=None,
+                     help="BBB observer SD (points; default: Basso 1996)")
     coh.add_argument("--chunk", type=int, default=50, help="animals per Parquet chunk")
     coh.add_argument("--workers", type=int, default=None, help="local processes (default: "
                      "all cores)")
     coh.add_argument("--scheduler", default=None,
                      help="Dask: 'local' for a LocalCluster or a scheduler address tcp://...")
     coh.set_defaults(func=_cmd_cohort)
+
+    pet = sub.add_parser("petab", help="the calibration problem as PEtab v1 files")
+    pet.add_argument("action", choices=("export",))
+    pet.add_argument("--out", required=True, help="output folder")
+    pet.set_defaults(func=_cmd_petab)
+
+    cal = sub.add_parser("calibrate", help="fit a PEtab problem on cordsim's model "
+                         "(multi-start, pyPESTO)")
+    cal.add_argument("problem", help="PEtab problem YAML (e.g. from 'cordsim petab export')")
+    cal.add_argument("--out", required=True, help="output folder")
+    cal.add_argument("--starts", type=int, default=8, help="optimizer starts (8)")
+    cal.add_argument("--seed", type=int, default=0, help="seed of the random starts (0)")
+    cal.add_argument("--max-nfev", type=int, default=100,
+                     help="residual evaluations per start (100)")
+    cal.add_argument("--workers", type=int, default=1, help="processes for the starts (1)")
+    cal.add_argument("--samples", type=int, default=0,
+                     help="posterior samples for uncertainty and the ensemble (0: none)")
+    cal.set_defaults(func=_cmd_calibrate)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")
     prod.set_defaults(func=_cmd_products)
@@ -329,8 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--csv", action="store_true", help="write CSV to standard output")
     params.set_defaults(func=_cmd_params)
 
-    val = sub.add_parser("validate", help="check the model against the literature")
-    val.add_argument("--out", default=None, help="also write validation.csv here")
+    val = sub.add_parser("validate", help="check the model against the literature "
+                         "(calibration and validation sets)")
+    val.add_argument("--csv", default=None, help="write the table (one row per claim or "
+                     "observation) to this CSV file")
+    val.add_argument("--out", default=None, help="also write validation.csv into this folder")
     val.add_argument("--quiet", action="store_true", help="no progress bar")
     val.set_defaults(func=_cmd_validate)
     return parser

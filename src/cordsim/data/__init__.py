@@ -66,6 +66,30 @@ def observations() -> Any:
     return pd.read_csv(data_path("observations.csv"), dtype=str, keep_default_na=False)
 
 
+def variability() -> dict[str, Any]:
+    """Between-animal variability of virtual cohorts (``calibration/variability.toml``): the
+    spread matched, its source, and the settings that reproduce it."""
+    return _toml("calibration/variability.toml")
+
+
+def ensemble_members(n: int | None = None) -> Any:
+    """Members of the shipped ensemble of fitted parameter values (``calibration/samples.csv``,
+    drawn from the calibration's posterior): ``n`` spread over the ensemble, or all."""
+    import numpy as np
+    import pandas as pd
+
+    path = data_path("calibration", "samples.csv")
+    if not path.exists():
+        raise ScenarioError("no ensemble ships with this version (calibration/samples.csv)")
+    df = pd.read_csv(path)
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
+            raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} (the "
+                                f"members shipped), got {n!r}")
+        df = df.iloc[np.linspace(0, len(df) - 1, n).round().astype(int)]
+    return df.reset_index(drop=True)
+
+
 def default_parameters(species: str = "rat") -> ParameterSet:
     """The bundled default parameter set of a species (immutable, so loaded once)."""
     return _default_parameters(check_species(species))

@@ -47,6 +47,25 @@ ENTRY = {
 INPUT_TOTAL = {"sev": "sev_input_total", "cells": None}
 
 
+def bolus_states_of(entry_state: str) -> tuple[str, ...]:
+    """The states a bolus into ``entry_state`` adds to: the entry state and, for vesicles,
+    the input counter of the mass balance."""
+    for (kind, _), (state, _) in ENTRY.items():
+        if state == entry_state:
+            total = INPUT_TOTAL[kind]
+            return (state, total) if total else (state,)
+    raise ScenarioError(f"{entry_state!r} is not a dose entry state; allowed: "
+                        f"{sorted({s for s, _ in ENTRY.values()})}")
+
+
+def entry_of(state: str) -> tuple[str, str]:
+    """(product kind, route) of the doses that enter ``state``."""
+    for (kind, route), (entry, _) in ENTRY.items():
+        if entry == state:
+            return kind, route
+    raise ScenarioError(f"{state!r} is not a dose entry state")
+
+
 def body_weight_kg(species: str) -> float:
     """Body weight used for per-kg doses."""
     rec = species_facts()[species]["body_weight"]
@@ -197,8 +216,7 @@ class Dose:
     @property
     def bolus_states(self) -> tuple[str, ...]:
         """The states a bolus adds its amount to: the entry state and the input counter."""
-        total = INPUT_TOTAL[self.kind]
-        return (self.entry_state, total) if total else (self.entry_state,)
+        return bolus_states_of(self.entry_state)
 
     @property
     def entry_param(self) -> str | None:

@@ -177,3 +177,80 @@ def plot_dose_response(doses: list[float], values: list[float], path: str | Path
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_calibration(table, starts, out: str | Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """``fig_fit.png``: every measurement with its SD against the fitted model;
+    ``fig_waterfall.png``: the objective of each start, best first."""
+    out = Path(out)
+    fig = Figure(figsize=(8, 0.45 * len(table) + 1.8), layout="constrained")
+    ax = fig.subplots()
+    y = list(range(len(table)))
+    labels = [f"{r.datasetId}: {r.observableId} @ day {r.time:g} ({r.simulationConditionId})"
+              for r in table.itertuples()]
+    ax.errorbar(table["measurement"], y, xerr=table["sigma"], fmt="o", color="black",
+                label="data (mean, SD used in the fit)")
+    ax.plot(table["simulated"], y, "D", color="tab:red", label="cordsim (fitted)")
+    ax.set_yticks(y, [_title(lab)[:80] for lab in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("value (observable units)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Calibration: fitted model against the calibration data")
+    paths = [_save(fig, out / "fig_fit.png")]
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    best = starts["objective"].min()
+    ax.semilogy(range(1, len(starts) + 1), starts["objective"] - best + 1, "o-")
+    ax.set_xlabel("start (sorted)")
+    ax.set_ylabel("objective - best + 1")
+    ax.set_title("Multi-start waterfall")
+    ax.grid(alpha=0.3, which="both")
+    paths.append(_save(fig, out / "fig_waterfall.png"))
+    return paths
+
+
+def plot_identifiability(table, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+    """Posterior-to-prior SD of each fitted parameter: below 0.5 the data determine it."""
+    fig = Figure(figsize=(7, 0.32 * len(table) + 1.5), layout="constrained")
+    ax = fig.subplots()
+    y = list(range(len(table)))
+    colors = ["tab:green" if r < 0.5 else "tab:orange" if r < 0.9 else "tab:grey"
+              for r in table["posterior_to_prior_sd"]]
+    ax.barh(y, table["posterior_to_prior_sd"], color=colors)
+    ax.axvline(0.5, color="black", ls=":", lw=0.8)
+    ax.axvline(0.9, color="black", ls="--", lw=0.8)
+    ax.set_yticks(y, table["parameterId"], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("posterior SD / prior SD (parameter scale)")
+    ax.set_title("Identifiability: green = set by the data, grey = prior only")
+    return _save(fig, path)
+
+
+ENSEMBLE_PANELS = (("bbb_score", "BBB locomotor score (0-21)"),
+                   ("bbb_gain", "BBB gain over the first arm (points)"),
+                   ("bscb_permeability", "BSCB permeability (1 = intact)"),
+                   ("spared_tissue_fraction", "Spared tissue (fraction)"))
+
+
+def plot_ensemble(df, path: str | Path, *, title: str = "") -> Path:  # type: ignore[no-untyped-def]
+    """Median and 90% credible band over the ensemble, one colour per arm."""
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
+    axes = fig.subplots(1, len(ENSEMBLE_PANELS))
+    arms = list(dict.fromkeys(df["arm"]))
+    end = float(df["time_day"].max())
+    for ax, (name, label) in zip(axes, ENSEMBLE_PANELS, strict=True):
+        for i, arm in enumerate(arms):
+            part = df[(df["arm"] == arm) & (df["variable"] == name)]
+            if part.empty:
+                continue
+            color = f"C{i}" if i else "black"
+            ax.fill_between(part["time_day"], part["q05"], part["q95"], color=color, alpha=0.2)
+            ax.plot(part["time_day"], part["q50"], color=color,
+                    label=f"{arm} (n={int(part['members'].iloc[0])})")
+        ax.set_title(label, fontsize=10)
+        _days_axis(ax, end)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(_title(title or "Ensemble of fitted parameter sets: median and 90% band"),
+                 fontsize=10)
+    return _save(fig, path)

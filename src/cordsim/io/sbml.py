@@ -103,8 +103,28 @@ def _laws(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return model.evaluate(sympy.Symbol("time"), ys, ps, read_outputs=os_)
 
 
-def export_sbml(sim: Simulation) -> str:
-    """SBML L3V2 text for a Simulation's model, parameters, injury and protocol."""
+TWIN_PREFIX = "vehicle__"
+
+
+def dose_slot_ids(state: str, k: int) -> tuple[str, str]:
+    """Parameter ids of bolus slot ``k`` into ``state``: (time, amount)."""
+    return f"dose_{state}_{k}_time", f"dose_{state}_{k}_amount"
+
+
+NEVER = 1e9  # the time of an unused dose slot (days)
+
+
+def export_sbml(sim: Simulation, *, dose_slots: dict[str, int] | None = None,
+                twin: bool = False) -> str:
+    """SBML L3V2 text for a Simulation's model, parameters, injury and protocol.
+
+    ``dose_slots`` (state -> number of slots): instead of fixed dose events, each slot is an
+    event adding ``dose_<state>_<k>_amount`` at ``dose_<state>_<k>_time`` (parameters a PEtab
+    condition table sets; unused slots never fire). ``twin``: also write an untreated twin
+    of the same animal (every state and output again, prefixed ``vehicle__``, with no dose
+    events), so that an observable can be a treatment effect (``bbb_score -
+    vehicle__bbb_score``) within one simulation.
+    """
     libsbml = _libsbml()
     model = sim.model
     doc = libsbml.SBMLDocument(3, 2)
@@ -113,9 +133,9 @@ def export_sbml(sim: Simulation) -> str:
     m.setName(f"{model.name}: {sim.injury.description}; protocol {sim.protocol.name}")
     units: dict[str, str] = {}
     m.setTimeUnits(_add_unit(m, "day", units))
-    m.setNotes(_notes(f"cordsim export; parameter set {sim.parameters.name} "
-                      f"(hash {sim.parameters.hash}); injury {sim.injury.severity}; protocol "
-                      f"{sim.protocol.as_dict()}"))
+    m.setNotes(_notes(f"cordsim export; model hash {model.structure_hash}; parameter set "
+                      f"{sim.parameters.name} (hash {sim.parameters.hash}); injury "
+                      f"{sim.injury.severity}; protocol {sim.protocol.as_dict()}"))
 
     records = sim.parameters.records
     dynamic = {d.entry_param for d in sim.protocol.doses if d.entry_param}
@@ -135,52 +155,97 @@ def export_sbml(sim: Simulation) -> str:
         par.setNotes(_notes(info))
 
     sym = model.symbolic
+    outs, rates = _laws(model)
+    copies = [("", {})]
+    if twin:
+        rename = {sympy.Symbol(n): sympy.Symbol(TWIN_PREFIX + n)
+                  for n in (*model.state_names, *model.output_names)}
+        copies.append((TWIN_PREFIX, rename))
+    for prefix, rename in copies:
+        _add_dynamics(m, model, sym, outs, rates, prefix, rename, units)
+
+    if dose_slots:
+        _add_dose_slots(m, model, dose_slots, units)
+    else:
+        _add_dose_events(m, sim)
+    return libsbml.writeSBMLToString(doc)
+
+
+def _add_dynamics(m: Any, model: Any, sym: Any, outs: dict, rates: dict, prefix: str,
+                  rename: dict, units: dict[str, str]) -> None:
+    """States (rate rules) and outputs (assignment rules), with ids prefixed by ``prefix``."""
     def variable(name: str, decl: Any) -> Any:
         """A state or output: a non-constant parameter with its unit and description."""
         par = m.createParameter()
-        par.setId(name)
+        par.setId(prefix + name)
         par.setConstant(False)
         par.setUnits(_add_unit(m, decl.unit, units))
-        par.setNotes(_notes(decl.description))
+        par.setNotes(_notes(decl.description + (" (untreated twin)" if prefix else "")))
         return par
+
+    def law(expr: Any) -> Any:
+        return _math(sympy.sympify(expr).xreplace(rename) if rename else expr)
 
     for name, init in zip(model.state_names, sym.initial, strict=True):
         par = variable(name, model.states[name])
         init = sympy.sympify(init)
         if init.free_symbols:
             ia = m.createInitialAssignment()
-            ia.setSymbol(name)
-            ia.setMath(_math(init))
+            ia.setSymbol(prefix + name)
+            ia.setMath(law(init))
         else:
             par.setValue(float(init))
-    outs, rates = _laws(model)
     for name in model.output_names:
         variable(name, model.outputs[name])
         rule = m.createAssignmentRule()
-        rule.setVariable(name)
-        rule.setMath(_math(outs[name]))
+        rule.setVariable(prefix + name)
+        rule.setMath(law(outs[name]))
     for name in model.state_names:
         rule = m.createRateRule()
-        rule.setVariable(name)
-        rule.setMath(_math(rates[name]))
+        rule.setVariable(prefix + name)
+        rule.setMath(law(rates[name]))
 
-    _add_dose_events(m, sim)
-    return libsbml.writeSBMLToString(doc)
+
+def _event(m: Any, eid: str, trigger: str, changes: list[tuple[str, str]]) -> None:
+    ev = m.createEvent()
+    ev.setId(eid)
+    ev.setUseValuesFromTriggerTime(True)
+    trig = ev.createTrigger()
+    trig.setInitialValue(False)
+    trig.setPersistent(True)
+    trig.setMath(_libsbml().parseL3Formula(trigger))
+    for var, formula in changes:
+        ea = ev.createEventAssignment()
+        ea.setVariable(var)
+        ea.setMath(_libsbml().parseL3Formula(formula))
+
+
+def _add_dose_slots(m: Any, model: Any, dose_slots: dict[str, int],
+                    units: dict[str, str]) -> None:
+    from cordsim.design.dosing import bolus_states_of
+
+    for state, count in dose_slots.items():
+        if state not in model.states:
+            raise ValueError(f"dose slots for unknown state {state!r}")
+        for k in range(1, count + 1):
+            t_id, a_id = dose_slot_ids(state, k)
+            for pid, value, unit, text in ((t_id, NEVER, "day", "time of the dose"),
+                                           (a_id, 0.0, model.states[state].unit,
+                                            "amount of the dose")):
+                par = m.createParameter()
+                par.setId(pid)
+                par.setValue(value)
+                par.setUnits(_add_unit(m, unit, units))
+                par.setConstant(True)
+                par.setNotes(_notes(f"dose slot {k} into {state}: {text} (set by the PEtab "
+                                    "condition table; unused slots never fire)"))
+            _event(m, f"slot_{state}_{k}", f"time >= {t_id}",
+                   [(s, f"{s} + {a_id}") for s in bolus_states_of(state)])
 
 
 def _add_dose_events(m: Any, sim: Simulation) -> None:
     def event(eid: str, day: float, changes: list[tuple[str, str]]) -> None:
-        ev = m.createEvent()
-        ev.setId(eid)
-        ev.setUseValuesFromTriggerTime(True)
-        trig = ev.createTrigger()
-        trig.setInitialValue(False)
-        trig.setPersistent(True)
-        trig.setMath(_libsbml().parseL3Formula(f"time >= {day!r}"))
-        for var, formula in changes:
-            ea = ev.createEventAssignment()
-            ea.setVariable(var)
-            ea.setMath(_libsbml().parseL3Formula(formula))
+        _event(m, eid, f"time >= {day!r}", changes)
 
     n = 0
     for dose in sim.protocol.doses:

@@ -12,6 +12,10 @@ animals can run anywhere (local processes or Dask workers) and give the same num
 * the BBB score is read by an observer: the animal's true score plus rater noise
   (SD ``rater_sd``, Basso 1996: 0.6-1.3 points), rounded and clipped to the 0-21 scale.
 
+The defaults come from ``data/calibration/variability.toml``: the severity SD is fitted so
+that a vehicle cohort's spread of observed BBB matches rat data
+(:mod:`cordsim.analysis.variability`).
+
 Results are written chunk by chunk as Parquet (``animals/chunk-*.parquet``), each through a
 temporary file and a rename, each carrying its arm, animal range and the cohort's settings
 hash. A rerun resumes: a chunk that is readable and belongs to this cohort is kept, any other
@@ -55,12 +59,17 @@ class CohortSpec:
     scenario: str
     n: int
     seed: int = 1
-    cv: float = 0.2
-    severity_sd: float = 0.05
-    rater_sd: float = 0.9
+    cv: float | None = None  # None: the shipped value (data/calibration/variability.toml)
+    severity_sd: float | None = None
+    rater_sd: float | None = None
     chunk: int = 50
 
     def __post_init__(self) -> None:
+        from cordsim.data import variability
+
+        for name in ("cv", "severity_sd", "rater_sd"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, float(variability()[name]["value"]))
         def integer(name: str, lo: int, hi: int) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:

@@ -1,0 +1,1 @@
+"""Analyses on top of the model: calibration to data (PEtab), uncertainty and ensembles."""

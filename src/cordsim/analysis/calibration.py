@@ -1,0 +1,436 @@
+"""Calibration: fit any PEtab v1 problem on cordsim's model with cordsim's compiled engine.
+
+:class:`PetabObjective` reads a PEtab problem whose model is cordsim's SBML export (``cordsim
+petab export``: the shipped problem, or a user's own conditions and measurements against it),
+simulates each condition with the compiled kernel and returns the residuals of the PEtab
+likelihood (normal noise) and of the parameters' priors, with their Jacobian by forward
+differences: every perturbed parameter vector of a condition runs in one call of the kernel.
+:func:`calibrate` hands it to pyPESTO (multi-start ``ls_trf``, seeded starts) and writes the
+fitted parameter set, the fit table, the estimates with their uncertainty and figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cordsim.analysis.scales import from_scale, to_scale
+from cordsim.errors import CordsimError, ParameterError
+
+FD_STEP = 1e-4  # forward-difference step in parameter scale (log10 or linear)
+FAILED_RESIDUAL = 1e3  # residual of a measurement whose simulation failed
+
+
+@dataclass
+class _Condition:
+    cid: str
+    treated: Any  # Simulation
+    vehicle: Any  # Simulation or None
+    times: np.ndarray
+    rows: list[tuple[int, int, float]] = field(default_factory=list)  # (measurement, obs, t)
+
+
+class PetabObjective:
+    """Residuals of a PEtab problem simulated with cordsim (picklable: rebuilt from the YAML
+    path in each process).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from cordsim.io.petab import export_problem
+    >>> obj = PetabObjective(export_problem(tempfile.mkdtemp()))
+    >>> r = obj.residuals(obj.nominal)
+    >>> r.size == obj.n_measurements + len(obj.names)
+    True
+    """
+
+    def __init__(self, yaml_path: str | Path) -> None:
+        self.yaml_path = str(yaml_path)
+        self._build()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"yaml_path": self.yaml_path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.yaml_path = state["yaml_path"]
+        self._build()
+
+    # ------------------------------------------------------------------ reading
+    def _build(self) -> None:
+        import petab.v1 as petab
+        import sympy
+
+        from cordsim.biology import CordModel
+        from cordsim.core.parameters import apply_layers
+        from cordsim.data import default_parameters
+        from cordsim.io.petab import quiet_petab
+        from cordsim.io.sbml import TWIN_PREFIX
+
+        try:
+            with quiet_petab():
+                problem = petab.Problem.from_yaml(self.yaml_path)
+        except Exception as exc:  # noqa: BLE001 - petab raises many types on a bad file
+            raise CordsimError(f"cannot read PEtab problem {self.yaml_path!r}: {exc}") from None
+        model = CordModel()
+        notes = problem.sbml_model.getNotesString() if problem.sbml_model else ""
+        if f"model hash {model.structure_hash}" not in notes:
+            raise CordsimError(
+                f"{self.yaml_path}: the SBML model is not cordsim's current model (hash "
+                f"{model.structure_hash}); write the problem's model with 'cordsim petab "
+                "export' and keep your own conditions and measurements")
+        self.problem = problem
+        self.model = model
+        sbml_values = {p.getId(): p.getValue() for p in problem.sbml_model.getListOfParameters()
+                       if p.getId() in model.params}
+        self.base = apply_layers(default_parameters(), [("PEtab model", sbml_values)])
+        pdf = problem.parameter_df
+        est = pdf[pdf["estimate"] == 1]
+        self.names = list(est.index)
+        unknown = [n for n in self.names if n not in model.params]
+        if unknown:
+            raise CordsimError(f"estimated parameter(s) {unknown} are not cordsim parameters")
+        self.scales = list(est["parameterScale"])
+        self.lb = np.array([to_scale(v, s) for v, s in zip(est["lowerBound"], self.scales,
+                                                             strict=True)])
+        self.ub = np.array([to_scale(v, s) for v, s in zip(est["upperBound"], self.scales,
+                                                             strict=True)])
+        self.nominal = np.array([to_scale(self.base[n], s)
+                                 for n, s in zip(self.names, self.scales, strict=True)])
+        self.prior_mean, self.prior_sd = _priors(est, self.nominal, self.lb, self.ub)
+        # observables: sympy formulas over model states/outputs and their untreated twin
+        known = set(model.state_names) | set(model.output_names)
+        self.observables: dict[str, tuple[Any, list[str]]] = {}
+        for oid, row in problem.observable_df.iterrows():
+            expr = sympy.sympify(str(row["observableFormula"]))
+            names = sorted(str(s) for s in expr.free_symbols)
+            bad = [n for n in names if n.removeprefix(TWIN_PREFIX) not in known]
+            if bad:
+                raise CordsimError(f"observable {oid}: {bad} are not cordsim states or outputs")
+            self.observables[oid] = (sympy.lambdify(names, expr, "numpy"), names)
+        self.obs_ids = list(self.observables)
+        meas = problem.measurement_df.reset_index(drop=True)
+        self.data = meas["measurement"].to_numpy(dtype=float)
+        self.sigma = _noise(meas, problem.observable_df)
+        self.measurements = meas
+        self.n_measurements = len(meas)
+        self.conditions = [self._condition(cid, problem.condition_df.loc[cid], meas,
+                                           est_names=set(self.names))
+                           for cid in dict.fromkeys(meas["simulationConditionId"])]
+
+    def _condition(self, cid: str, row: Any, meas: Any, *, est_names: set[str]) -> _Condition:
+        from cordsim.design.dosing import Dose, Protocol, entry_of
+        from cordsim.design.perturbations import Perturbation
+        from cordsim.io.sbml import TWIN_PREFIX
+        from cordsim.run.simulation import Simulation
+
+        params: dict[str, float] = {}
+        perturbations = []
+        slots: dict[tuple[str, str], dict[str, float]] = {}
+        for key, value in row.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            m = re.fullmatch(r"dose_(\w+?)_(\d+)_(time|amount)", str(key))
+            if m:
+                slots.setdefault((m.group(1), m.group(2)), {})[m.group(3)] = float(value)
+            elif key in est_names:
+                raise CordsimError(f"condition {cid}: {key} is estimated and set by the "
+                                   "condition table; do one or the other")
+            elif key in self.model.params:
+                if self.model.params[key].role == "experimental":
+                    perturbations.append(Perturbation(key, float(value)))
+                else:
+                    params[key] = float(value)
+            else:
+                raise CordsimError(f"condition {cid}: {key!r} is neither a cordsim parameter "
+                                   "nor a dose slot")
+        doses = []
+        for (state, _), slot in sorted(slots.items()):
+            if slot.get("amount", 0.0) > 0 and slot.get("time", 1e9) < 1e8:
+                kind, route = entry_of(state)
+                product, unit = ("msc", "cell") if kind == "cells" else ("sev_naive", "particle")
+                doses.append(Dose(product, f"{slot['amount']:.12g} {unit}", route,
+                                  start=slot["time"]))
+        kinds = {d.product for d in doses}
+        protocol = Protocol(tuple(doses), name=cid) if len(kinds) <= 1 else None
+        if protocol is None:
+            raise CordsimError(f"condition {cid}: doses of cells and vesicles together are not "
+                               "supported")
+        sub = meas[meas["simulationConditionId"] == cid]
+        times = np.unique(np.concatenate([[0.0], sub["time"].to_numpy(dtype=float)]))
+        uses_twin = any(n.startswith(TWIN_PREFIX) for oid in sub["observableId"]
+                        for n in self.observables[oid][1])
+
+        def sim(p: Protocol) -> Simulation:
+            return Simulation(parameters=self.base, injury="moderate", protocol=p,
+                              perturbations=perturbations, arm_parameters=params)
+
+        cond = _Condition(cid, sim(protocol), sim(Protocol()) if uses_twin else None, times)
+        for i, r in sub.iterrows():
+            cond.rows.append((int(i), self.obs_ids.index(r["observableId"]), float(r["time"])))
+        return cond
+
+    # ------------------------------------------------------------------ simulating
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        """Parameter values (declared units) of a vector in parameter scale."""
+        return {n: from_scale(x, s) for n, x, s in zip(self.names, theta, self.scales,
+                                                         strict=True)}
+
+    def simulate(self, thetas: list[np.ndarray]) -> np.ndarray:
+        """Simulated measurements (rows: parameter vectors, columns: measurements); NaN
+        where a simulation failed."""
+        from cordsim.io.sbml import TWIN_PREFIX
+
+        out = np.full((len(thetas), self.n_measurements), np.nan)
+        animals = [self.values(th) for th in thetas]
+        for cond in self.conditions:
+            runs = {"": cond.treated.solve_batch(cond.times, animals)}
+            if cond.vehicle is not None:
+                runs[TWIN_PREFIX] = cond.vehicle.solve_batch(cond.times, animals)
+            for a in range(len(thetas)):
+                arrays: dict[str, np.ndarray] = {}
+                ok = True
+                for prefix, trajs in runs.items():
+                    traj = trajs[a]
+                    if not traj.ok:
+                        ok = False
+                        break
+                    sim = cond.treated if not prefix else cond.vehicle
+                    with np.errstate(all="ignore"):
+                        outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
+                    arrays.update({prefix + n: traj.y[i]
+                                   for i, n in enumerate(self.model.state_names)})
+                    arrays.update({prefix + n: outs[i]
+                                   for i, n in enumerate(self.model.output_names)})
+                if not ok:
+                    continue
+                for m, o, t in cond.rows:
+                    k = int(np.searchsorted(cond.times, t))
+                    fn, names = self.observables[self.obs_ids[o]]
+                    out[a, m] = float(fn(*(arrays[n][k] for n in names)))
+        return out
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        """Data residuals (simulated - data) / sigma, then prior residuals."""
+        return self._residuals(self.simulate([np.asarray(theta, float)])[0], theta)
+
+    def _residuals(self, sim: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        r = (sim - self.data) / self.sigma
+        r[~np.isfinite(r)] = FAILED_RESIDUAL
+        return np.concatenate([r, (np.asarray(theta) - self.prior_mean) / self.prior_sd])
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d residuals / d theta by forward differences (one kernel call per condition)."""
+        theta = np.asarray(theta, float)
+        steps = np.where(theta + FD_STEP <= self.ub, FD_STEP, -FD_STEP)
+        thetas = [theta] + [theta + np.eye(theta.size)[i] * steps[i]
+                            for i in range(theta.size)]
+        sims = self.simulate(thetas)
+        r0 = self._residuals(sims[0], theta)
+        jac = np.empty((r0.size, theta.size))
+        for i in range(theta.size):
+            jac[:, i] = (self._residuals(sims[i + 1], thetas[i + 1]) - r0) / steps[i]
+        return jac
+
+    def neg_log_posterior(self, theta: np.ndarray) -> float:
+        """Half the sum of squared residuals (data and priors), up to a constant."""
+        r = self.residuals(theta)
+        return float(0.5 * r @ r)
+
+
+def _priors(est: Any, nominal: np.ndarray, lb: np.ndarray, ub: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Prior mean and SD in parameter scale (parameterScaleNormal), or a wide default."""
+    means, sds = [], []
+    for i, (_, row) in enumerate(est.iterrows()):
+        kind = row.get("objectivePriorType", "")
+        if isinstance(kind, str) and kind == "parameterScaleNormal":
+            mean, sd = (float(v) for v in str(row["objectivePriorParameters"]).split(";"))
+        elif isinstance(kind, str) and kind not in ("", "parameterScaleUniform", "uniform"):
+            raise ParameterError(f"prior {kind!r} of {est.index[i]} is not supported "
+                                 "(parameterScaleNormal or none)")
+        else:
+            mean, sd = nominal[i], (ub[i] - lb[i]) * 10  # effectively flat within bounds
+        means.append(mean)
+        sds.append(sd)
+    return np.array(means), np.array(sds)
+
+
+def _noise(meas: Any, observable_df: Any) -> np.ndarray:
+    """Each measurement's SD: numeric noise formulas or numeric noiseParameters."""
+    sigma = []
+    for _, row in meas.iterrows():
+        formula = str(observable_df.loc[row["observableId"], "noiseFormula"])
+        try:
+            sigma.append(float(formula))
+            continue
+        except ValueError:
+            pass
+        try:
+            sigma.append(float(str(row["noiseParameters"]).split(";")[0]))
+        except (KeyError, ValueError):
+            raise CordsimError(f"measurement of {row['observableId']}: give the noise SD as a "
+                               "number (noiseFormula or noiseParameters)") from None
+    out = np.array(sigma)
+    if not np.all(out > 0):
+        raise CordsimError("noise SDs must be positive")
+    return out
+
+
+# ---------------------------------------------------------------------- fitting
+@dataclass
+class CalibrationResult:
+    """Estimates of a calibration: the best vector, every start, uncertainty."""
+
+    names: list[str]
+    scales: list[str]
+    best: np.ndarray
+    starts: Any  # DataFrame: start, objective, x...
+    covariance: np.ndarray
+    prior_sd: np.ndarray
+    seconds: float
+
+    @property
+    def values(self) -> dict[str, float]:
+        return {n: from_scale(x, s) for n, x, s in zip(self.names, self.best, self.scales,
+                                                         strict=True)}
+
+
+def fit(objective: PetabObjective, *, n_starts: int = 8, seed: int = 0, max_nfev: int = 100,
+        workers: int = 1, progress: bool = False) -> CalibrationResult:
+    """Multi-start least squares (pyPESTO, scipy's ``ls_trf``) from the prior mean and from
+    seeded uniform draws within the bounds."""
+    import pandas as pd
+    import pypesto
+    import pypesto.optimize
+
+    rng = np.random.default_rng(seed)
+    guesses = [np.clip(objective.prior_mean, objective.lb, objective.ub)]
+    guesses += [objective.lb + rng.random(objective.lb.size) * (objective.ub - objective.lb)
+                for _ in range(n_starts - 1)]
+    pyobj = pypesto.Objective(res=objective.residuals, sres=objective.jacobian,
+                              x_names=objective.names)
+    problem = pypesto.Problem(pyobj, lb=objective.lb, ub=objective.ub,
+                              x_guesses=np.array(guesses), x_names=objective.names)
+    optimizer = pypesto.optimize.ScipyOptimizer(method="ls_trf",
+                                                options={"max_nfev": max_nfev})
+    engine = (pypesto.engine.MultiProcessEngine(n_procs=workers) if workers > 1
+              else pypesto.engine.SingleCoreEngine())
+    start = time.perf_counter()
+    result = pypesto.optimize.minimize(problem, optimizer, n_starts=n_starts, engine=engine,
+                                       progress_bar=progress)
+    seconds = time.perf_counter() - start
+    runs = result.optimize_result.list
+    rows = [{"start": int(str(r.id).split("_")[-1]) if str(r.id).split("_")[-1].isdigit()
+             else i, "objective": float(r.fval), "exitflag": r.exitflag,
+             **dict(zip(objective.names, np.asarray(r.x), strict=True))}
+            for i, r in enumerate(runs)]
+    starts = pd.DataFrame(rows).sort_values("objective").reset_index(drop=True)
+    best = np.asarray(runs[0].x, dtype=float)
+    jac = objective.jacobian(best)
+    info = jac.T @ jac
+    covariance = np.linalg.pinv(info)
+    return CalibrationResult(objective.names, objective.scales, best, starts, covariance,
+                             objective.prior_sd, seconds)
+
+
+# ---------------------------------------------------------------------- outputs
+def write_parameter_set(values: dict[str, float], source_toml: Path, out: Path, *,
+                        note: str) -> Path:
+    """A copy of a parameter file with fitted values (evidence ``fitted``, source noting the
+    calibration); every other line unchanged."""
+    text = source_toml.read_text()
+    for name, value in values.items():
+        pattern = re.compile(rf"^({re.escape(name)} = \{{ value = )([^,]+)(,.*)$", re.MULTILINE)
+        match = pattern.search(text)
+        if not match:
+            raise CordsimError(f"{name} not found in {source_toml}")
+        rest = match.group(3)
+        rest = re.sub(r'evidence = "[a-z]+"', 'evidence = "fitted"', rest)
+        if note not in rest:
+            rest = re.sub(r'source = "([^"]*)"', lambda m: f'source = "{m.group(1)}; {note}"',
+                          rest, count=1)
+        text = text[:match.start()] + f"{match.group(1)}{value:.6g}{rest}" + text[match.end():]
+    out.write_text(text)
+    return out
+
+
+def fit_table(objective: PetabObjective, theta: np.ndarray) -> Any:
+    """One row per measurement: data, SD, simulated, residual."""
+    sim = objective.simulate([theta])[0]
+    df = objective.measurements.copy()
+    df["sigma"] = objective.sigma
+    df["simulated"] = sim
+    df["residual"] = (sim - objective.data) / objective.sigma
+    return df
+
+
+def estimates_table(objective: PetabObjective, result: CalibrationResult) -> Any:
+    """One row per estimated parameter: value, bounds, prior, standard error and whether the
+    data (not the prior) determine it."""
+    import pandas as pd
+
+    se = np.sqrt(np.clip(np.diag(result.covariance), 0, None))
+    rows = []
+    for i, name in enumerate(objective.names):
+        ratio = se[i] / objective.prior_sd[i]
+        rows.append({
+            "parameterId": name, "scale": objective.scales[i],
+            "estimate": from_scale(result.best[i], objective.scales[i]),
+            "estimate_scaled": result.best[i], "se_scaled": se[i],
+            "prior_mean_scaled": objective.prior_mean[i], "prior_sd_scaled":
+                objective.prior_sd[i], "posterior_to_prior_sd": ratio,
+            "determined_by": "data" if ratio < 0.5 else ("data and prior" if ratio < 0.9
+                                                          else "prior (not identifiable)"),
+            "lower": from_scale(objective.lb[i], objective.scales[i]),
+            "upper": from_scale(objective.ub[i], objective.scales[i]),
+            "at_bound": bool(min(result.best[i] - objective.lb[i],
+                                 objective.ub[i] - result.best[i]) < 1e-3),
+        })
+    return pd.DataFrame(rows)
+
+
+def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
+              max_nfev: int = 100, workers: int = 1, progress: bool = False,
+              samples: int = 0) -> CalibrationResult:
+    """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (with standard errors and
+    identifiability), ``fit.csv``, ``starts.csv``, ``rat.toml`` (the parameter set with the
+    estimates), ``samples.csv`` (the ensemble, Laplace approximation), ``summary.json`` and
+    figures (fit against data with the data's SD; waterfall of the starts; identifiability).
+    ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
+    from cordsim.analysis.uncertainty import laplace_ensemble, sample_posterior
+    from cordsim.data import data_path
+    from cordsim.io.plotting import plot_calibration, plot_identifiability
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    objective = PetabObjective(yaml_path)
+    result = fit(objective, n_starts=n_starts, seed=seed, max_nfev=max_nfev, workers=workers,
+                 progress=progress)
+    table = fit_table(objective, result.best)
+    table.to_csv(out / "fit.csv", index=False, float_format="%.6g")
+    estimates = estimates_table(objective, result)
+    estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
+    result.starts.to_csv(out / "starts.csv", index=False, float_format="%.6g")
+    name = Path(yaml_path).stem
+    write_parameter_set(result.values, data_path("parameter_sets", "rat.toml"), out / "rat.toml",
+                        note=f"fitted by cordsim calibrate ({name})")
+    summary = {"problem": str(yaml_path), "n_starts": n_starts, "seed": seed,
+               "max_nfev": max_nfev, "seconds": round(result.seconds, 1),
+               "best_objective": float(result.starts["objective"].iloc[0]),
+               "starts_within_1_of_best": int((result.starts["objective"]
+                                               < result.starts["objective"].iloc[0] + 1).sum()),
+               "estimates": result.values}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot_calibration(table, result.starts, out)
+    plot_identifiability(estimates, out / "fig_identifiability.png")
+    laplace_ensemble(objective, result.best, result.covariance, out, seed=seed)
+    if samples:
+        sample_posterior(objective, result.best, samples, out, seed=seed)
+    return result

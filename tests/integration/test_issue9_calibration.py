@@ -1,0 +1,176 @@
+"""Issue 9 (calibration): PEtab in and out, a calibration that runs end to end and reproduces
+the shipped parameter set, therapy effects of the size rats show, cohorts from fitted
+variability, ensembles."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cordsim
+from cordsim.cli import EXIT_BAD_INPUT, main
+from cordsim.data import data_path
+from cordsim.errors import CordsimError
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    out = tmp_path_factory.mktemp("petab")
+    assert main(["petab", "export", "--out", str(out)]) == 0
+    return out / "cordsim_rat_calibration.yaml"
+
+
+def test_petab_export_passes_the_linter(problem):
+    import petab.v1 as petab
+
+    from cordsim.io.petab import lint, quiet_petab
+
+    assert lint(problem)
+    with quiet_petab():
+        p = petab.Problem.from_yaml(str(problem))
+    assert {"gain_bbb_score", "obs_bbb_score"} <= set(p.observable_df.index)
+    assert (p.parameter_df["estimate"] == 1).sum() == len(
+        pd.read_csv(data_path("calibration", "estimated.tsv"), sep="\t", comment="#"))
+    assert set(p.measurement_df["datasetId"]) == set(
+        cordsim.data.observations().query("use == 'fit'")["obs_id"])
+
+
+def _small_problem(problem, tmp_path):
+    """Two estimated parameters, the natural-history measurements only."""
+    import shutil
+
+    for f in problem.parent.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    params = pd.read_csv(tmp_path / "parameters.tsv", sep="\t")
+    keep = params["parameterId"].isin(["k_locomotor_recovery", "ec50_function_substrate"])
+    params[keep].to_csv(tmp_path / "parameters.tsv", sep="\t", index=False)
+    meas = pd.read_csv(tmp_path / "measurements.tsv", sep="\t")
+    meas[meas["observableId"] == "obs_bbb_score"].to_csv(tmp_path / "measurements.tsv",
+                                                          sep="\t", index=False)
+    return tmp_path / problem.name
+
+
+def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
+    (tmp_path / "p").mkdir()
+    small = _small_problem(problem, tmp_path / "p")
+    out = tmp_path / "fit"
+    assert main(["calibrate", str(small), "--out", str(out), "--starts", "2",
+                 "--max-nfev", "15"]) == 0
+    for name in ("estimates.csv", "fit.csv", "starts.csv", "rat.toml", "summary.json",
+                 "samples.csv", "fig_fit.png", "fig_waterfall.png", "fig_identifiability.png"):
+        assert (out / name).stat().st_size > 0, name
+    est = pd.read_csv(out / "estimates.csv")
+    assert set(est["parameterId"]) == {"k_locomotor_recovery", "ec50_function_substrate"}
+    assert (est["estimate"] >= est["lower"]).all() and (est["estimate"] <= est["upper"]).all()
+    starts = pd.read_csv(out / "starts.csv")
+    from cordsim.analysis.calibration import PetabObjective
+
+    obj = PetabObjective(small)
+    assert starts["objective"].min() <= obj.neg_log_posterior(obj.prior_mean) + 1e-9
+    fitted = cordsim.ParameterSet.load(out / "rat.toml", cordsim.CordModel())
+    assert fitted.records["k_locomotor_recovery"].evidence == "fitted"
+    assert len(pd.read_csv(out / "samples.csv")) == 200
+
+
+def test_user_problems_get_clear_errors(problem, tmp_path):
+    import shutil
+
+    for f in problem.parent.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    xml = (tmp_path / "model.xml").read_text().replace("model hash", "model hush")
+    (tmp_path / "model.xml").write_text(xml)
+    with pytest.raises(CordsimError, match="not cordsim's current model"):
+        from cordsim.analysis.calibration import PetabObjective
+
+        PetabObjective(tmp_path / problem.name)
+    assert main(["calibrate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == \
+        EXIT_BAD_INPUT
+
+
+@pytest.mark.slow
+def test_calibrate_reproduces_the_shipped_parameter_set(problem, tmp_path):
+    from cordsim.analysis.calibration import PetabObjective, fit
+
+    shipped = json.loads(data_path("calibration", "summary.json").read_text())
+    result = fit(PetabObjective(problem), n_starts=shipped["n_starts"], seed=shipped["seed"],
+                 max_nfev=shipped["max_nfev"])
+    params = cordsim.default_parameters()
+    for name, value in result.values.items():
+        assert value == pytest.approx(params[name], rel=0.02), name
+        assert value == pytest.approx(shipped["estimates"][name], rel=0.02), name
+    assert result.starts["objective"].iloc[0] == pytest.approx(shipped["best_objective"],
+                                                               rel=1e-3)
+
+
+# ----------------------------------------------------------------- therapy acceptance
+def _gain(protocol: cordsim.Protocol, day: float = 70.0) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        treated = cordsim.Simulation(protocol=protocol).run(day)
+        vehicle = cordsim.Simulation().run(day)
+    return treated.at("bbb_score", day) - vehicle.at("bbb_score", day)
+
+
+ACUTE = cordsim.Protocol((cordsim.Dose("sev_naive", "100 ug", "iv", start=0.125),))
+MSC = cordsim.Protocol((cordsim.Dose("msc", "1e6 cell", "iv", start=7),))
+FRACTIONATED = cordsim.Protocol((cordsim.Dose("sev_naive", "2.4e10 particle", "iv", "daily",
+                                              count=3, start=7),))
+BOLUS = cordsim.Protocol((cordsim.Dose("sev_naive", "7.2e10 particle", "iv", start=7),))
+
+
+def test_therapy_effects_of_the_size_rats_show():
+    assert 2.0 <= _gain(ACUTE) <= 4.0  # 100 ug naive sEVs IV at 3 h (pooled +3.47)
+    assert 2.0 <= _gain(MSC) <= 3.5  # 1e6 IV MSCs at day 7 (pooled +3.9, all routes)
+    fractionated, bolus = _gain(FRACTIONATED), _gain(BOLUS)
+    assert 1.5 <= fractionated <= 3.0 and fractionated >= bolus
+
+
+def test_dose_response_saturates():
+    gains = [_gain(cordsim.Protocol((cordsim.Dose("sev_naive", f"{ug} ug", "iv",
+                                                  start=0.125),))) for ug in (1, 10, 100, 1000)]
+    steps = np.diff([0.0, *gains])
+    assert np.all(steps > 0) and steps[-1] < steps[1]
+
+
+def test_tissue_effects_go_the_way_of_the_pooled_data():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        treated, vehicle = (cordsim.Simulation(protocol=p).run(7) for p in (ACUTE, None))
+
+    def mean(res, name):
+        mask = res.time >= 1
+        return float(np.mean(res[name][mask]))
+
+    assert mean(treated, "tnf") < mean(vehicle, "tnf")  # SMD -3.12
+    assert mean(treated, "il10") > mean(vehicle, "il10")  # SMD +2.76
+    assert mean(treated, "neural_death_flux") < mean(vehicle, "neural_death_flux")  # -4.52
+
+
+def test_cohort_from_fitted_variability_needs_real_study_sizes(tmp_path):
+    scen = tmp_path / "acute.toml"
+    scen.write_text('name = "acute"\ndays = 42\n[[arms]]\nname = "vehicle"\n[[arms]]\n'
+                    'name = "100 ug IV sEV at 3 h"\ndoses = [{product = "sev_naive", '
+                    'amount = "100 ug", route = "iv", start = 0.125}]\n')
+    out = tmp_path / "c"
+    assert main(["cohort", str(scen), "--n", "200", "--workers", "1", "--out", str(out)]) == 0
+    trial = pd.read_csv(out / "trial.csv").iloc[0]
+    assert 4 <= trial["n_per_arm_for_power"] <= 20, trial.to_dict()
+    animals = pd.read_parquet(next((out / "animals").glob("chunk-arm00-*.parquet")))
+    assert animals["bbb_observed"].std() == pytest.approx(1.9, abs=0.5)  # Kloos 2005 spread
+
+
+def test_ensemble_bands(tmp_path, capsys):
+    out = tmp_path / "e"
+    assert main(["run", "natural-history", "--days", "14", "--ensemble", "5", "--out",
+                 str(out)]) == 0
+    df = pd.read_csv(out / "ensemble.csv")
+    bbb = df[(df["variable"] == "bbb_score") & (df["time_day"] == 14)].iloc[0]
+    assert bbb["q05"] <= bbb["q50"] <= bbb["q95"] and bbb["members"] == 5
+    assert (out / "fig_ensemble.png").stat().st_size > 0
+    assert main(["run", "natural-history", "--ensemble", "0", "--out", str(tmp_path / "x")]) \
+        == EXIT_BAD_INPUT
+    assert "--ensemble must be an integer from 1 to 200" in capsys.readouterr().err
