@@ -1,6 +1,8 @@
 """Literature validation: the natural-history claims (:mod:`cordsim.evaluation.claims`), the
-review's experiments (spec Section 8, :mod:`cordsim.evaluation.experiments`) and the sEV mass
-balance, as one pass/fail table. Run with ``cordsim validate``.
+review's experiments (spec Section 8, :mod:`cordsim.evaluation.experiments`), the sEV mass
+balance and the observation dataset (:mod:`cordsim.evaluation.observations`), as one pass/fail
+table with the set of each row: ``calibration`` (what the model was tuned or fitted to:
+in-sample) or ``validation`` (sources never tuned to). Run with ``cordsim validate``.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def sev_mass_balance(parameters: ParameterSet | None = None) -> tuple[float, lis
 
 def validate(parameters: ParameterSet | None = None, *,
              claims: Iterable[Claim] = CLAIMS, experiments: bool = True,
-             progress: bool = False):  # type: ignore[no-untyped-def]
-    """Evaluate every claim and (by default) every experiment.
+             observations: bool = True, progress: bool = False):  # type: ignore[no-untyped-def]
+    """Evaluate every claim, every experiment (by default) and the observation dataset.
 
-    Returns a DataFrame (id, claim, source, expected, simulated, passed).
+    Returns a DataFrame (id, claim, source, set, kind, expected, simulated, passed, note).
+    Claims, experiments and invariants are calibration-set (the model was tuned to them).
     """
     import pandas as pd
     from tqdm import tqdm
@@ -77,8 +80,18 @@ def validate(parameters: ParameterSet | None = None, *,
             result = claim.check(runs)
         except Exception as exc:  # noqa: BLE001 - a crashing check is a failed claim
             result = Check(f"error: {exc}", False)
+        kind = ("experiment" if claim.id.startswith("experiment:") else
+                "invariant" if claim.source.startswith("spec") and "invariant" in claim.source
+                else "claim")
         rows.append({"id": claim.id, "claim": claim.claim, "source": claim.source,
+                     "set": "calibration", "kind": kind,
                      "expected": result.expected or claim.expected,
                      "simulated": result.simulated,
-                     "passed": bool(result.passed)})
-    return pd.DataFrame(rows)
+                     "passed": bool(result.passed), "note": ""})
+    table = pd.DataFrame(rows)
+    if observations:
+        from cordsim.evaluation.observations import check_observations
+
+        table = pd.concat([table, check_observations(runs.parameters, progress=progress)],
+                          ignore_index=True)
+    return table

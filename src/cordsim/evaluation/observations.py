@@ -1,0 +1,198 @@
+"""Checks of the observation dataset: each ``check`` or ``fit`` row of ``observations.csv``
+compared with cordsim by the rule written in the row (set a priori, before any fit).
+
+Rules (``comparison``): ``level`` (value at ``time_day`` in [lo, hi]); ``peak_time`` (time of the
+maximum over the first 70 days in [lo, hi]); ``elevated`` / ``not_elevated`` (at ``time_day``,
+above / below 5% of the run's peak excess over the uninjured level); ``declined`` (at
+``time_day`` below half the peak excess); ``stable`` (|change from ``time_ref`` to ``time_day``|
+in [lo, hi]); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above / below ``lo`` /
+``hi``); ``gain`` (treated minus vehicle at ``time_day`` in [lo, hi]); ``direction`` (treated
+minus vehicle, averaged over [``time_ref``, ``time_day``] when both are given, has the sign of
+``value``); ``smd`` (gain over the between-animal SD of observed BBB in [lo, hi]); ``sd``
+(between-animal SD of observed BBB in a virtual cohort in [lo, hi]); ``saturates`` (the second
+dose adds < 1 BBB point over the first); ``dose_increases`` (the second dose gains more);
+``fractionated_beats_bolus`` (three daily doses >= one bolus of the same total).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from cordsim.core import ParameterSet
+from cordsim.data import default_parameters, observations
+from cordsim.design.dosing import Dose, Protocol
+from cordsim.evaluation.checks import Check
+from cordsim.run.results import SimulationResult
+from cordsim.run.simulation import Simulation
+
+ELEVATED = 0.05  # share of the peak excess above which a quantity counts as raised
+DAYS = 120.0  # long enough for the latest observation (16 weeks)
+
+
+class ObservationRuns:
+    """Runs shared by the checks: each injury untreated, each (injury, protocol) treated."""
+
+    def __init__(self, parameters: ParameterSet | None = None) -> None:
+        self.parameters = parameters or default_parameters()
+        self._runs: dict[tuple[str, str], SimulationResult] = {}
+
+    def run(self, injury: str, protocol: str = "", days: float = DAYS) -> SimulationResult:
+        key = (injury, protocol)
+        if key not in self._runs:
+            doses = tuple(Dose(**d) for d in json.loads(protocol)) if protocol else ()
+            self._runs[key] = Simulation(parameters=self.parameters, injury=injury,
+                                         protocol=Protocol(doses)).run(days, dt=1.0)
+        return self._runs[key]
+
+    @cached_property
+    def sham(self) -> SimulationResult:
+        return self.run("none")
+
+    def bbb_sd(self, injury: str, day: float, protocol: str = "", n: int = 300) -> float:
+        """Between-animal SD of observed BBB at ``day`` in a virtual cohort (cohort settings'
+        defaults)."""
+        from cordsim.run.cohort import CohortSpec, draw_animal, varied_parameters
+
+        doses = tuple(Dose(**d) for d in json.loads(protocol)) if protocol else ()
+        sim = Simulation(parameters=self.parameters, injury=injury, protocol=Protocol(doses))
+        spec = CohortSpec("default", n=n, seed=11)
+        names = varied_parameters(sim.parameters, sim.model)
+        draws = [draw_animal(spec, 0, i, sim.parameters, names, sim.parameters["injury_severity"])
+                 for i in range(n)]
+        raters = np.array([d.pop("_rater") for d in draws])
+        trajs = sim.solve_batch(np.array([0.0, day]), draws)
+        k = sim.model.output_names.index("bbb_score")
+        true = np.array([sim.compiled.outputs(t.t, t.y, t.p)[k, -1] if t.ok else np.nan
+                         for t in trajs])
+        observed = np.clip(np.round(true + raters), 0, 21)
+        return float(np.nanstd(observed, ddof=1))
+
+
+def _value(res: SimulationResult, expr: str, day: float) -> float:
+    return float(sum(res.at(name.strip(), day) for name in expr.split("+")))
+
+
+def _series(res: SimulationResult, expr: str) -> np.ndarray:
+    return sum(res[name.strip()] for name in expr.split("+"))
+
+
+def _mean(res: SimulationResult, expr: str, start: float, end: float) -> float:
+    mask = (res.time >= start) & (res.time <= end)
+    return float(np.trapezoid(_series(res, expr)[mask], res.time[mask]) / (end - start))
+
+
+def _num(x: str) -> float:
+    return float(x) if x not in ("", None) else float("nan")
+
+
+def check_row(row: Any, runs: ObservationRuns) -> Check:
+    """Compare one observation row with cordsim by its rule."""
+    comp, expr, injury = row["comparison"], row["model"], row["injury"] or "moderate"
+    t, lo, hi = _num(row["time_day"]), _num(row["lo"]), _num(row["hi"])
+    res = runs.run(injury)
+    if comp == "level":
+        v = _value(res, expr, t)
+        return Check(f"{v:.3g} at day {t:g}", lo <= v <= hi, f"{lo:g}-{hi:g} at day {t:g}")
+    if comp == "peak_time":
+        series = _series(res, expr)
+        tp = float(res.time[int(np.argmax(series))])
+        return Check(f"peak at day {tp:.3g}", lo <= tp <= hi, f"peak at day {lo:.3g}-{hi:.3g}")
+    if comp in ("elevated", "not_elevated", "declined"):
+        series = _series(res, expr)
+        base = _value(runs.sham, expr, t)
+        excess = float(np.max(series)) - base
+        v = _value(res, expr, t) - base
+        share = v / excess if excess > 0 else 0.0
+        if comp == "elevated":
+            return Check(f"{100 * share:.0f}% of peak excess at day {t:.3g}", share > ELEVATED,
+                         f"raised at day {t:.3g} (> {100 * ELEVATED:.0f}% of peak excess)")
+        if comp == "not_elevated":
+            return Check(f"{100 * share:.0f}% of peak excess at day {t:.3g}",
+                         share <= ELEVATED, f"back to baseline at day {t:.3g} "
+                                            f"(<= {100 * ELEVATED:.0f}% of peak excess)")
+        return Check(f"{100 * share:.0f}% of peak excess at day {t:.3g}", share < 0.5,
+                     f"below half the peak excess by day {t:.3g}")
+    if comp == "stable":
+        ref = _num(row["time_ref"])
+        change = abs(_value(res, expr, t) - _value(res, expr, ref))
+        return Check(f"changes by {change:.3g} from day {ref:g} to {t:g}", change <= hi,
+                     f"change <= {hi:g} from day {ref:g} to {t:g}")
+    if comp in ("leaky", "sealed"):
+        v = _value(res, expr, t)
+        ok = v > lo if comp == "leaky" else v <= hi
+        return Check(f"{v:.2f}x intact at day {t:.3g}", ok,
+                     f"{'>' if comp == 'leaky' else '<='} {lo if comp == 'leaky' else hi:g}x "
+                     f"intact at day {t:.3g}")
+    treated = runs.run(injury, row["protocol"]) if row["protocol"] else None
+    if comp == "gain":
+        g = _value(treated, expr, t) - _value(res, expr, t)
+        return Check(f"{g:+.2f} at day {t:g}", lo <= g <= hi, f"{lo:+.2f} to {hi:+.2f}")
+    if comp == "direction":
+        ref = _num(row["time_ref"])
+        if math.isnan(ref):
+            d = _value(treated, expr, t) - _value(res, expr, t)
+            when = f"at day {t:g}"
+        else:
+            d = _mean(treated, expr, ref, t) - _mean(res, expr, ref, t)
+            when = f"days {ref:g}-{t:g}"
+        sign = 1 if _num(row["value"]) > 0 else -1
+        return Check(f"treated minus vehicle {d:+.3g} ({when})", d * sign > 0,
+                     f"{'higher' if sign > 0 else 'lower'} than vehicle ({when})")
+    if comp == "smd":
+        g = _value(treated, expr, t) - _value(res, expr, t)
+        sd = runs.bbb_sd(injury, t)
+        smd = g / sd
+        return Check(f"SMD {smd:.2f} (gain {g:+.2f} / SD {sd:.2f})", lo <= smd <= hi,
+                     f"{lo:g}-{hi:g}")
+    if comp == "sd":
+        sd = runs.bbb_sd(injury, t)
+        return Check(f"SD {sd:.2f} of observed BBB at day {t:g}", lo <= sd <= hi,
+                     f"{lo:g}-{hi:g}")
+    if comp in ("saturates", "dose_increases"):
+        doses = json.loads(row["protocol"])
+        gains = [runs.run(injury, json.dumps([d])).at(expr, t) - res.at(expr, t)
+                 for d in doses]
+        extra = gains[1] - gains[0]
+        text = f"gain {gains[0]:+.2f} then {gains[1]:+.2f}"
+        if comp == "saturates":
+            return Check(text, 0 <= extra < 1.0, "the second dose adds 0 to < 1 point")
+        return Check(text, extra > 0, "the higher dose gains more")
+    if comp == "fractionated_beats_bolus":
+        dose = json.loads(row["protocol"])[0]
+        total = float(dose["amount"].split()[0]) * dose["count"]
+        bolus = json.dumps([{**dose, "schedule": "bolus", "count": 1,
+                             "amount": f"{total:g} particle"}])
+        frac, single = treated.at(expr, t), runs.run(injury, bolus).at(expr, t)
+        return Check(f"fractionated {frac - res.at(expr, t):+.2f}, bolus "
+                     f"{single - res.at(expr, t):+.2f}", frac >= single - 1e-6,
+                     "fractionated >= bolus of the same total")
+    raise ValueError(f"unknown comparison {comp!r} in row {row['obs_id']}")
+
+
+def check_observations(parameters: ParameterSet | None = None, *, progress: bool = False
+                       ) -> Any:
+    """Every ``check`` and ``fit`` row of the dataset against cordsim; a DataFrame with the
+    columns of ``cordsim validate --csv``."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    runs = ObservationRuns(parameters)
+    df = observations()
+    rows = []
+    todo = df[df["use"].isin(["check", "fit"])]
+    for _, row in tqdm(list(todo.iterrows()), desc="observations", unit="row",
+                       disable=not progress):
+        try:
+            result = check_row(row, runs)
+        except Exception as exc:  # noqa: BLE001 - a crashing check is a failed one
+            result = Check(f"error: {exc}", False, "")
+        rows.append({"id": row["obs_id"], "claim": row["measure"], "source": row["source"],
+                     "set": row["set"], "kind": "observation", "expected": result.expected,
+                     "simulated": result.simulated, "passed": bool(result.passed),
+                     "note": row["note"]})
+    return pd.DataFrame(rows)
