@@ -145,12 +145,12 @@ def test_protocol_segments_jumps_and_parameters():
 
 
 @numba.njit(bdf.RHS_SIGNATURE)
-def DECAY(t, y, p):  # noqa: N802
+def DECAY(t, y, p):
     return -p[0] * y
 
 
 @numba.njit(bdf.JAC_SIGNATURE)
-def DECAY_JAC(t, y, p):  # noqa: N802
+def DECAY_JAC(t, y, p):
     return -p[0] * np.eye(y.size)
 
 

@@ -37,7 +37,7 @@ def generate_source(sym: SymbolicModel) -> tuple[str, int]:
     n = len(sym.state_names)
     scalar = PythonCodePrinter({"fully_qualified_modules": True})
     vector = NumPyPrinter({"fully_qualified_modules": False})
-    vector._module = "np"  # noqa: SLF001 - print numpy functions as np.*
+    vector._module = "np"
 
     src = ["import math", "import numpy as np", "", "def rhs(t, y, p):"]
     src += _unpack(sym)

@@ -269,7 +269,7 @@ def apply_layers(base: ParameterSet, layers: Sequence[tuple[str, Mapping[str, An
             raise ParameterError(f"{label}: parameters must be a table of name = value, got "
                                  f"{values!r}")
         free = {k: v for k, v in values.items() if k not in base.user_set}
-        current = current._changed(free, label=label, user=False)  # noqa: SLF001
+        current = current._changed(free, label=label, user=False)
         kept = [k for k in values if k in base.user_set]
         if kept:
             notes = []

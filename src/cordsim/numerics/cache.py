@@ -105,8 +105,8 @@ _MANIFEST = "cordsim-manifest.json"  # beside numba's files, shared by whoever u
 
 def _numba_files(dispatcher: Any) -> list[Path]:
     """The index and data files numba keeps for one compiled function."""
-    cache_file = dispatcher._cache._cache_file  # noqa: SLF001 - numba has no public API
-    index = Path(cache_file._index_path)  # noqa: SLF001
+    cache_file = dispatcher._cache._cache_file
+    index = Path(cache_file._index_path)
     stem = index.name.removesuffix(".nbi")
     return [index, *sorted(index.parent.glob(f"{stem}.*.nbc"))]
 
@@ -159,7 +159,7 @@ def compile_checked(dispatchers: list[tuple[Any, Any]]) -> None:
             _report(f"unreadable compiled-code cache ({type(exc).__name__}: {exc}): deleted, "
                     "recompiling")
             _purge(dispatcher)
-            dispatcher._cache.flush()  # noqa: SLF001
+            dispatcher._cache.flush()
             _compile(dispatcher, signature)
     for dispatcher, _ in dispatchers:
         path = _manifest_path(dispatcher)

@@ -32,7 +32,7 @@ def run_scenario(scenario: Scenario, *, parameters: ParameterSet | None = None,
 
     sims = [arm_simulation(scenario, arm, parameters=parameters, solver=solver)
             for arm in scenario.arms]
-    shared = sorted({t for sim in sims for t in sim._dose_times(scenario.days)})  # noqa: SLF001
+    shared = sorted({t for sim in sims for t in sim._dose_times(scenario.days)})
     done, failed = {}, []
     for arm, sim in tqdm(list(zip(scenario.arms, sims, strict=True)), desc=scenario.name,
                          unit="arm", disable=not progress):
