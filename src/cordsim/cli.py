@@ -331,13 +331,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             table.to_csv(out / "validation.csv", index=False)
     with pd.option_context("display.max_colwidth", 60, "display.width", 250,
                            "display.max_rows", None):
-        shown = table.assign(result=table["passed"].map({True: "PASS", False: "FAIL"}))
+        shown = table.assign(result=table["pass"].map({True: "PASS", False: "FAIL"}))
         print(shown[["set", "claim", "source", "expected", "simulated", "result"]]
               .to_string(index=False))
     for name, part in table.groupby("set", sort=False):
-        n_pass = int(part["passed"].sum())
+        n_pass = int(part["pass"].sum())
         print(f"{name}: {n_pass} of {len(part)} pass ({100 * n_pass / len(part):.0f}%)")
-    failed_calibration = int((~table.loc[table["set"] == "calibration", "passed"]).sum())
+    failed_calibration = int((~table.loc[table["set"] == "calibration", "pass"]).sum())
     return EXIT_CHECK_FAILED if failed_calibration else EXIT_OK
 
 

@@ -22,15 +22,15 @@ def test_validate_passes_with_defaults(capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0, out
     table = pd.read_csv(csv)
-    assert {"claim", "source", "set", "expected", "simulated", "passed"} <= set(table.columns)
+    assert {"claim", "source", "set", "expected", "simulated", "pass"} <= set(table.columns)
     calibration = table[table["set"] == "calibration"]
     n_claims = len(CLAIMS) + len(experiment_names()) + 1  # + the sEV mass balance
-    assert len(calibration) >= n_claims and calibration["passed"].all()
+    assert len(calibration) >= n_claims and calibration["pass"].all()
     assert re.search(rf"calibration: {len(calibration)} of {len(calibration)} pass", out)
     validation = table[table["set"] == "validation"]
     assert len(validation) >= 30
-    rate = validation["passed"].mean()
-    assert re.search(rf"validation: {int(validation['passed'].sum())} of {len(validation)} "
+    rate = validation["pass"].mean()
+    assert re.search(rf"validation: {int(validation['pass'].sum())} of {len(validation)} "
                      rf"pass \({100 * rate:.0f}%\)", out)
     for name in experiment_names():
         assert f"experiment:{name}" in set(table["id"])
@@ -41,6 +41,6 @@ def test_validate_reports_failures(params):
     with pytest.warns(UserWarning, match="outside its plausible bounds"):
         slow = params.replace(k_monocyte_influx=50.0)
     table = validate(slow, experiments=False)
-    failed = set(table.loc[~table["passed"], "id"])
+    failed = set(table.loc[~table["pass"], "id"])
     assert {"macrophages_first_weeks", "microglia_then_macrophages"} <= failed
     assert table["source"].str.len().gt(3).all()

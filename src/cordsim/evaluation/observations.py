@@ -193,6 +193,6 @@ def check_observations(parameters: ParameterSet | None = None, *, progress: bool
             result = Check(f"error: {exc}", False, "")
         rows.append({"id": row["obs_id"], "claim": row["measure"], "source": row["source"],
                      "set": row["set"], "kind": "observation", "expected": result.expected,
-                     "simulated": result.simulated, "passed": bool(result.passed),
+                     "simulated": result.simulated, "pass": bool(result.passed),
                      "note": row["note"]})
     return pd.DataFrame(rows)

@@ -43,7 +43,7 @@ def validate(parameters: ParameterSet | None = None, *,
              observations: bool = True, progress: bool = False):  # type: ignore[no-untyped-def]
     """Evaluate every claim, every experiment (by default) and the observation dataset.
 
-    Returns a DataFrame (id, claim, source, set, kind, expected, simulated, passed, note).
+    Returns a DataFrame (id, claim, source, set, kind, expected, simulated, pass, note).
     Claims, experiments and invariants are calibration-set (the model was tuned to them).
     """
     import pandas as pd
@@ -87,7 +87,7 @@ def validate(parameters: ParameterSet | None = None, *,
                      "set": "calibration", "kind": kind,
                      "expected": result.expected or claim.expected,
                      "simulated": result.simulated,
-                     "passed": bool(result.passed), "note": ""})
+                     "pass": bool(result.passed), "note": ""})
     table = pd.DataFrame(rows)
     if observations:
         from cordsim.evaluation.observations import check_observations
