@@ -30,7 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cordsim.run.cohort import ENDPOINTS  # noqa: E402
+from cordsim.run.endpoints import DEFAULT_ENDPOINTS  # noqa: E402
+
+ENDPOINTS = [(ep.readout, float(ep.day)) for ep in DEFAULT_ENDPOINTS]
 
 ARM = 2  # "fractionated sEV" in scenarios/default.toml
 CHECK_MAX = 200  # animals whose endpoints are compared between the engines
@@ -68,7 +70,7 @@ def _rr_init(sbml: str, atol: dict[str, float]) -> None:
 
 
 def _rr_one(values: dict[str, float]) -> list[float]:
-    """One animal; the cohort's endpoints (``cordsim.run.cohort.ENDPOINTS``) from daily output."""
+    """One animal; the cohort's endpoints (``cordsim.run.endpoints.DEFAULT_ENDPOINTS``) from daily output."""
     assert _RR is not None
     _RR.resetAll()
     for k, v in values.items():

@@ -4,7 +4,11 @@ The package is layered as the pipeline runs (each layer imports only the ones be
 ``core`` (framework) -> ``numerics`` (engines) | ``biology`` (submodels, the cord model) ->
 ``data`` (parameter sets, presets, products, scenarios) -> ``design`` (injury, doses,
 perturbations, scenarios) -> ``run`` (simulation, results, cohorts) -> ``io`` (SBML,
-figures, tables) -> ``evaluation`` (claims, experiments, validation) -> ``cli``.
+PEtab, figures) -> ``evaluation`` (claims, observations, validation) -> ``analysis``
+(calibration, uncertainty, sensitivity, scans, protocol optimisation) -> ``cli``.
+
+The analysis functions load on first use: ``cordsim.scan``, ``cordsim.optimize_protocol``,
+``cordsim.run_sensitivity``.
 
 Examples
 --------
@@ -37,10 +41,22 @@ from cordsim.run import (
     run_scenario,
 )
 
+_LAZY = {"scan": "cordsim.analysis.scan", "optimize_protocol": "cordsim.analysis.optimize",
+         "run_sensitivity": "cordsim.analysis.sensitivity"}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cordsim' has no attribute {name!r}")
+
+
 __all__ = [
     "TIMECOURSE_COLUMNS", "Arm", "CordModel", "CordsimError", "Dose", "Injury", "Model",
     "ModelError", "ParameterError", "ParameterSet", "Perturbation", "Protocol", "Provenance",
     "Scenario", "ScenarioError", "ScenarioResult", "Simulation", "SimulationError",
     "SimulationResult", "Solver", "UnitError", "__version__", "default_parameters",
-    "load_scenario", "run_scenario",
+    "load_scenario", "optimize_protocol", "run_scenario", "run_sensitivity", "scan",
 ]

@@ -8,7 +8,8 @@ from typing import Any
 from cordsim.errors import CordsimError
 
 EXTRAS = {"pyarrow": "cohort", "distributed": "cohort", "libsbml": "sbml",
-          "roadrunner": "sbml"}
+          "roadrunner": "sbml", "petab": "calibration", "pypesto": "calibration",
+          "SALib": "design", "optuna": "design"}
 
 
 def require(module: str, feature: str) -> Any:

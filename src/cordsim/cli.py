@@ -224,24 +224,176 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     spec = CohortSpec(scenario=args.scenario, n=args.n, seed=args.seed, cv=args.cv,
-                      severity_sd=args.severity_sd, rater_sd=args.rater_sd, chunk=args.chunk)
+                      severity_sd=args.severity_sd, rater_sd=args.rater_sd, chunk=args.chunk,
+                      endpoints=tuple(args.endpoint or ()))
     check_workers(args.workers)
     check_scheduler(args.scheduler)
     with output_folder(args.out) as out:
         run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
-        pct, tri = summarize(out, scenario)
+        pct, tri = summarize(out, scenario, spec)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
         med = pct.xs(0.5, level="quantile")
         print(f"{scenario.name}: {args.n} animals per arm; medians:")
         print(med.to_string())
         if tri is not None:
-            print("\nvirtual trial (observed BBB at the last day):")
-            print(tri[["arm", "difference", "ci_low", "ci_high", "cohens_d",
+            print("\nvirtual trial (bbb_observed: observed BBB at the last day):")
+            print(tri[["arm", "endpoint", "difference", "ci_low", "ci_high", "cohens_d",
                        "n_per_arm_for_power"]].to_string(index=False))
     print(f"wrote {out}/animals/*.parquet, percentiles.csv"
           + (", trial.csv" if tri is not None else ""))
     return EXIT_OK
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    import json
+
+    from cordsim.analysis.sensitivity import (
+        arm_index,
+        effects_over_time,
+        factors_of,
+        model_evaluator,
+        run_sensitivity,
+    )
+    from cordsim.design.scenario import load_scenario
+    from cordsim.io.plotting import plot_effects_over_time, plot_sensitivity
+    from cordsim.run.cohort import check_scheduler, check_workers
+    from cordsim.run.endpoints import Endpoint, parse_endpoints
+    from cordsim.run.scenarios import arm_simulation
+
+    scenario = load_scenario(args.scenario)
+    arm = scenario.arms[arm_index(scenario, args.arm)]
+    endpoints = parse_endpoints(args.endpoint or [f"bbb_score@{scenario.days:g}"])
+    sim = arm_simulation(scenario, arm)
+    readouts = [*sim.model.output_names, *sim.model.state_names]
+    for ep in endpoints:
+        ep.check(readouts, scenario.days)
+    fold = None if args.fold == "bounds" else _number(args.fold, "--fold")
+    factors = factors_of(sim.parameters, sim.model, names=args.param, fold=fold)
+    check_workers(args.workers)
+    check_scheduler(args.scheduler)
+    evaluate = model_evaluator(args.scenario, arm.name, [e.text for e in endpoints],
+                               effect=args.effect, workers=args.workers,
+                               scheduler=args.scheduler, progress=not args.quiet)
+    what = f"{arm.name} minus {scenario.arms[0].name}" if args.effect else arm.name
+    with output_folder(args.out) as out:
+        n = args.n if args.n is not None else (10 if args.method == "morris" else 256)
+        result = run_sensitivity(args.method, factors, evaluate, n=n, out=out,
+                                 seed=args.seed, keep=args.keep)
+        (out / "figures").mkdir(exist_ok=True)
+        written = [out / args.method / "indices.csv"]
+        for res in filter(None, (result.screening, result)):
+            written.append(plot_sensitivity(
+                res.tables, res.method, out / "figures" / f"{res.method}.png",
+                title=f"{res.method} sensitivity of {what} ({scenario.name}), "
+                      f"{res.summary['runs']} parameter sets"))
+        first = Endpoint.parse(next(iter(result.tables)))
+        top = result.tables[first.text]["parameter"].head(3).tolist()
+        by_name = {f.name: f for f in result.factors}
+        curves = effects_over_time(args.scenario, arm.name, first.readout,
+                                   [by_name[n] for n in top], effect=args.effect)
+        written.append(plot_effects_over_time(
+            curves, first.readout, out / "figures" / "top_parameters_over_time.png",
+            title=f"{first.readout} of {what}: top {args.method} parameters at their "
+                  "low, middle and high values"))
+    for endpoint, table in result.tables.items():
+        info = result.summary["endpoints"][endpoint]
+        cols = ["parameter", "mu_star", "mu_star_conf"] if args.method == "morris" else \
+            ["parameter", "S1", "S1_conf", "ST", "ST_conf"]
+        print(f"{endpoint} ({what}); failed runs: {info['failed_runs']}")
+        print(table[cols].head(10).to_string(index=False, float_format="{:.3g}".format))
+        if args.method == "sobol":
+            print(f"sum of first-order indices: {info['sum_S1']:.3f} "
+                  f"(+/- {info['sum_S1_conf']:.3f})")
+    runs = result.summary["runs"] + (result.screening.summary["runs"] if result.screening
+                                     else 0)
+    print(f"{runs} parameter sets x {2 if args.effect else 1} arm(s); "
+          f"summary: {json.dumps({k: result.summary[k] for k in ('runs', 'seconds')})}")
+    _print_written(written)
+    return EXIT_OK
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cordsim.analysis.scan import parse_vary, scan
+    from cordsim.io.plotting import plot_scan
+
+    settings = dict(parse_vary(v) for v in args.vary)
+    if len(settings) != len(args.vary):
+        raise ScenarioError("--vary: each setting once")
+    with output_folder(args.out) as out:
+        ds = scan(args.scenario, args.arm, settings, endpoint=args.endpoint, n=args.n,
+                  seed=args.seed, threshold=args.threshold, progress=not args.quiet)
+        table = ds.to_dataframe().reset_index()
+        table.to_csv(out / "scan.csv", index=False, float_format="%.6g")
+        ds.to_netcdf(out / "scan.nc")
+        (out / "figures").mkdir(exist_ok=True)
+        figs = [plot_scan(ds, out / "figures" / "scan_gain.png")]
+    with pd.option_context("display.width", 200, "display.max_columns", 12,
+                           "display.float_format", "{:.3g}".format):
+        print(f"{ds.attrs['endpoint']}: {ds.attrs['arm']} minus {ds.attrs['control']} "
+              f"({ds.attrs['animals']} animal(s) per point, {ds.attrs['runs']} runs)")
+        cols = [c for c in ("gain", "gain_ci_low", "gain_ci_high", "p_gain", "failed")
+                if c in table]
+        print(table[[*settings, *cols]].to_string(index=False))
+    _print_written([out / "scan.csv", out / "scan.nc", *figs])
+    return EXIT_OK
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cordsim.analysis.optimize import Constraints, optimize_protocol
+    from cordsim.design.dosing import parse_amount
+    from cordsim.design.scenario import load_scenario
+    from cordsim.io.plotting import plot_pareto
+
+    scenario = load_scenario(args.scenario)
+    arm = scenario.arm(args.arm)
+    budget = None
+    if args.total_dose is not None:
+        if not arm.protocol.doses:
+            raise ScenarioError(f"arm {arm.name!r} gives no product")
+        budget = parse_amount(args.total_dose, arm.protocol.doses[0].product, scenario.species)
+    routes = tuple(r.strip() for r in args.routes.split(",")) if args.routes else None
+    constraints = Constraints(total_dose=budget, max_injections=args.max_injections,
+                              earliest=args.earliest, latest=args.latest,
+                              infusion=not args.no_infusion, routes=routes)
+    with output_folder(args.out) as out:
+        result = optimize_protocol(args.scenario, args.arm, constraints=constraints,
+                                   objective=args.objective, threshold=args.threshold,
+                                   endpoint=args.endpoint, n=args.n, trials=args.trials,
+                                   seed=args.seed, progress=not args.quiet)
+        written = result.write(out)
+        (out / "figures").mkdir(exist_ok=True)
+        written.append(plot_pareto(result.trials, result.pareto, result.summary,
+                                   out / "figures" / "pareto.png"))
+    s = result.summary
+    own, best, diff = s["own"], s["best"], s["best_minus_own"]
+    print(f"{s['endpoint']}, {s['arm']} minus {s['control']}, {s['animals']} animals, "
+          f"{s['trials']} trials ({s['runs']} runs), objective: {s['objective']}")
+    print(f"own protocol:  gain {own['gain']:.2f} (95% CI {own['gain_ci_low']:.2f} to "
+          f"{own['gain_ci_high']:.2f}), total dose {own['total_dose']:.3g} {s['dose_unit']}")
+    print(f"best protocol: gain {best['gain']:.2f} (95% CI {best['gain_ci_low']:.2f} to "
+          f"{best['gain_ci_high']:.2f}), total dose {best['total_dose']:.3g} "
+          f"{s['dose_unit']}: {best['protocol']}")
+    print(f"best minus own: {diff['gain']:+.2f} (95% CI {diff['gain_ci_low']:+.2f} to "
+          f"{diff['gain_ci_high']:+.2f}) on the same animals")
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
+        cols = [c for c in ("total_dose", "gain", "route", "start", "count", "interval",
+                            "duration") if c in result.pareto]
+        print("dose-gain Pareto front:")
+        print(result.pareto[cols].to_string(index=False))
+    _print_written(written)
+    return EXIT_OK
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ScenarioError(f"{name} must be a number or 'bounds', got {text!r}") from None
 
 
 def _cmd_petab(args: argparse.Namespace) -> int:
@@ -390,11 +542,89 @@ def build_parser() -> argparse.ArgumentParser:
     coh.add_argument("--rater-sd", type=float, default=None,
                      help="BBB observer SD (points; default: Basso 1996)")
     coh.add_argument("--chunk", type=int, default=50, help="animals per Parquet chunk")
+    coh.add_argument("--endpoint", action="append", default=None, metavar="READOUT@WHEN",
+                     help="extra endpoint, repeatable: READOUT@DAY (bbb_score@21), "
+                          "READOUT@peak, @tpeak, @auc or @auc:FROM-TO; each gets a column "
+                          "and a trial row")
     coh.add_argument("--workers", type=int, default=None, help="local processes (default: "
                      "all cores)")
     coh.add_argument("--scheduler", default=None,
                      help="Dask: 'local' for a LocalCluster or a scheduler address tcp://...")
     coh.set_defaults(func=_cmd_cohort)
+
+    sen = sub.add_parser("sensitivity", help="global sensitivity (SALib Morris / Sobol) of "
+                         "endpoints of one arm or of its treatment effect")
+    sen.add_argument("scenario", help="scenario file or built-in name")
+    sen.add_argument("--method", choices=("morris", "sobol"), default="morris")
+    sen.add_argument("--n", type=int, default=None,
+                     help="Morris trajectories (default 10) or Sobol base samples, a power of "
+                          "2 (default 256)")
+    sen.add_argument("--arm", default=None, help="arm (default: the last arm)")
+    sen.add_argument("--effect", action="store_true",
+                     help="analyze the treatment effect: the arm minus the first arm")
+    sen.add_argument("--endpoint", action="append", default=None, metavar="READOUT@WHEN",
+                     help="endpoint, repeatable (default: bbb_score at the last day)")
+    sen.add_argument("--param", action="append", default=None, metavar="NAME",
+                     help="parameter to vary, repeatable (default: every parameter that "
+                          "varies between animals)")
+    sen.add_argument("--fold", default="2", help="vary each parameter over value x/÷ FOLD "
+                     "within its bounds (default 2), or 'bounds' for its whole plausible range")
+    sen.add_argument("--keep", type=int, default=12,
+                     help="Sobol: parameters kept from Morris screening (default 12)")
+    sen.add_argument("--seed", type=int, default=1, help="seed of the design (1)")
+    sen.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    sen.add_argument("--workers", type=int, default=None, help="local processes (all cores)")
+    sen.add_argument("--scheduler", default=None,
+                     help="'local' (Dask LocalCluster) or a Dask scheduler address")
+    sen.add_argument("--quiet", action="store_true", help="no progress bar")
+    sen.set_defaults(func=_cmd_sensitivity)
+
+    sca = sub.add_parser("scan", help="an endpoint over a grid of dose, timing, "
+                         "fractionation, route or product of one arm")
+    sca.add_argument("scenario", help="scenario file or built-in name")
+    sca.add_argument("--arm", required=True, help="the treated arm whose protocol is varied")
+    sca.add_argument("--vary", action="append", required=True, metavar="SETTING=VALUES",
+                     help="repeatable: dose=1e9..1e12:log:7 (in the arm's dose unit), "
+                          "start=0..28:8, count=1,3,5, interval=1,2, duration=0,1,3, "
+                          "route=iv,intrathecal, product=sev_naive,sev_hypoxia")
+    sca.add_argument("--endpoint", default=None, metavar="READOUT@WHEN",
+                     help="endpoint (default: bbb_score at the last day)")
+    sca.add_argument("--n", type=int, default=None,
+                     help="animals per grid point (default: one nominal animal)")
+    sca.add_argument("--seed", type=int, default=1, help="seed of the animals (1)")
+    sca.add_argument("--threshold", type=float, default=1.0,
+                     help="gain counted in p_gain, endpoint units (default 1 BBB point)")
+    sca.add_argument("--out", required=True, help="output folder")
+    sca.add_argument("--quiet", action="store_true", help="no progress bar")
+    sca.set_defaults(func=_cmd_scan)
+
+    opt = sub.add_parser("optimize", help="search the dose, timing, fractionation, infusion "
+                         "and route of one arm (Optuna TPE) within constraints")
+    opt.add_argument("scenario", help="scenario file or built-in name")
+    opt.add_argument("--arm", required=True, help="the treated arm to optimise")
+    opt.add_argument("--objective", choices=("mean", "probability"), default="mean",
+                     help="mean gain over the cohort, or the share of animals gaining at "
+                          "least --threshold")
+    opt.add_argument("--threshold", type=float, default=1.0,
+                     help="gain that counts for --objective probability (1 BBB point)")
+    opt.add_argument("--endpoint", default=None, metavar="READOUT@WHEN",
+                     help="endpoint (default: bbb_score at the last day)")
+    opt.add_argument("--total-dose", default=None,
+                     help="largest total dose with a unit, e.g. '7.2e10 particle', '100 ug', "
+                          "'1e6 cell' (default: the arm's own total)")
+    opt.add_argument("--max-injections", type=int, default=5, help="(5)")
+    opt.add_argument("--earliest", type=float, default=0.0, help="first allowed day (0)")
+    opt.add_argument("--latest", type=float, default=None,
+                     help="last allowed start day (default 28)")
+    opt.add_argument("--routes", default=None,
+                     help="allowed routes, comma-separated (default: the arm's own route)")
+    opt.add_argument("--no-infusion", action="store_true", help="injections only")
+    opt.add_argument("--n", type=int, default=24, help="animals per protocol (24)")
+    opt.add_argument("--trials", type=int, default=60, help="protocols tried (60)")
+    opt.add_argument("--seed", type=int, default=1, help="seed of animals and search (1)")
+    opt.add_argument("--out", required=True, help="output folder")
+    opt.add_argument("--quiet", action="store_true", help="no progress bar")
+    opt.set_defaults(func=_cmd_optimize)
 
     pet = sub.add_parser("petab", help="the calibration problem as PEtab v1 files")
     pet.add_argument("action", choices=("export",))

@@ -254,3 +254,147 @@ def plot_ensemble(df, path: str | Path, *, title: str = "") -> Path:  # type: ig
     fig.suptitle(_title(title or "Ensemble of fitted parameter sets: median and 90% band"),
                  fontsize=10)
     return _save(fig, path)
+
+
+def plot_sensitivity(tables: Mapping[str, object], method: str, path: str | Path, *,
+                     top: int = 15, title: str = "") -> Path:
+    """Ranked bars with 95% CIs, one panel per endpoint: Morris ``mu_star`` or Sobol
+    first-order (``S1``) and total (``ST``) indices."""
+    fig = Figure(figsize=(6.5 * len(tables), 0.3 * top + 1.8), layout="constrained")
+    axes = fig.subplots(1, len(tables), squeeze=False)[0]
+    for ax, (endpoint, table) in zip(axes, tables.items(), strict=True):
+        t = table.head(top)  # type: ignore[attr-defined]
+        y = list(range(len(t)))
+        if method == "morris":
+            ax.barh(y, t["mu_star"], xerr=t["mu_star_conf"], color="tab:blue", capsize=2)
+            ax.set_xlabel("Morris mu* (mean |elementary effect|, endpoint units)")
+        else:
+            ax.barh([v - 0.2 for v in y], t["ST"], height=0.4, xerr=t["ST_conf"],
+                    color="tab:orange", capsize=2, label="total (ST)")
+            ax.barh([v + 0.2 for v in y], t["S1"], height=0.4, xerr=t["S1_conf"],
+                    color="tab:blue", capsize=2, label="first order (S1)")
+            ax.axvline(0, color="black", lw=0.6)
+            ax.set_xlabel("Sobol index (share of the endpoint's variance)")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_yticks(y, t["parameter"], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(endpoint, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(_title(title or f"{method} sensitivity (95% bootstrap CIs)"), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_effects_over_time(curves: Mapping[str, Mapping[str, object]], readout: str,
+                           path: str | Path, *, title: str = "") -> Path:
+    """The readout over time with each top parameter at its low, middle and high value."""
+    fig = Figure(figsize=(4.2 * len(curves), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (name, c) in zip(axes, curves.items(), strict=True):
+        for label, color in (("low", "tab:blue"), ("mid", "black"), ("high", "tab:red")):
+            ax.plot(c["time"], c[label], color=color, label=label)  # type: ignore[arg-type]
+        ax.set_title(name, fontsize=9)
+        _days_axis(ax, float(c["time"][-1]))  # type: ignore[index]
+        ax.set_ylabel(readout)
+    axes[0].legend(fontsize=7, title="parameter at", title_fontsize=7)
+    fig.suptitle(_title(title or f"Top parameters: {readout} over time"), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_scan(ds, path: str | Path, *, variable: str = "gain") -> Path:  # type: ignore[no-untyped-def]
+    """Heat map of a scan over two settings (one panel per value of any third), or a line
+    with its 95% CI over one setting."""
+    import numpy as np
+
+    dims = list(ds[variable].dims)
+    label = (f"{ds.attrs['endpoint']}: {ds.attrs['arm']} minus {ds.attrs['control']}"
+             if variable == "gain" else f"{ds.attrs['endpoint']} ({ds.attrs['arm']})")
+    note = f" (mean of {ds.attrs['animals']} animals)" if ds.attrs["animals"] > 1 else ""
+    if len(dims) == 1:
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        ax = fig.subplots()
+        x = ds[dims[0]].values
+        xs = np.arange(len(x)) if x.dtype.kind in "OUS" else x
+        ax.plot(xs, ds[variable].values, "o-", color="black")
+        if f"{variable}_ci_low" in ds:
+            ax.fill_between(xs, ds[f"{variable}_ci_low"].values,
+                            ds[f"{variable}_ci_high"].values, color="grey", alpha=0.3,
+                            label="95% CI of the mean")
+            ax.legend(fontsize=8)
+        if x.dtype.kind in "OUS":
+            ax.set_xticks(xs, x)
+        elif dims[0] == "dose" and x.min() > 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(_setting_label(dims[0], ds))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        fig.suptitle(_title(f"Scan of {ds.attrs['arm']}{note}"), fontsize=10)
+        return _save(fig, path)
+    extra = dims[2:]
+    combos = [dict(zip(extra, c, strict=True)) for c in
+              np.array(np.meshgrid(*[ds[d].values for d in extra], indexing="ij"))
+              .reshape(len(extra), -1).T] if extra else [{}]
+    combos = combos[:6]
+    fig = Figure(figsize=(5.5 * len(combos), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(combos), squeeze=False)[0]
+    vmin, vmax = float(np.nanmin(ds[variable])), float(np.nanmax(ds[variable]))
+    for ax, combo in zip(axes, combos, strict=True):
+        part = ds[variable].sel(combo).transpose(dims[0], dims[1]).values
+        im = ax.imshow(part, origin="lower", aspect="auto", cmap="viridis", vmin=vmin,
+                       vmax=vmax)
+        for (i, j), v in np.ndenumerate(part):
+            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7,
+                    color="white" if v < (vmin + vmax) / 2 else "black")
+        ax.set_yticks(range(part.shape[0]), [_tick(v) for v in ds[dims[0]].values])
+        ax.set_xticks(range(part.shape[1]), [_tick(v) for v in ds[dims[1]].values])
+        ax.set_ylabel(_setting_label(dims[0], ds))
+        ax.set_xlabel(_setting_label(dims[1], ds))
+        if combo:
+            ax.set_title(", ".join(f"{k} = {_tick(v)}" for k, v in combo.items()), fontsize=9)
+    fig.colorbar(im, ax=list(axes), label=label)
+    fig.suptitle(_title(f"Scan of {ds.attrs['arm']}{note}"), fontsize=10)
+    return _save(fig, path)
+
+
+SETTING_LABELS = {"dose": "dose per administration", "start": "first dose (day after injury)",
+                  "count": "administrations", "interval": "days between administrations",
+                  "duration": "infusion duration (days; 0 = injections)", "route": "route",
+                  "product": "product"}
+
+
+def _setting_label(name: str, ds) -> str:  # type: ignore[no-untyped-def]
+    label = SETTING_LABELS.get(name, name)
+    return f"{label} ({ds.attrs['dose_unit']})" if name == "dose" else label
+
+
+def _tick(v) -> str:  # type: ignore[no-untyped-def]
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def plot_pareto(trials, pareto, summary: Mapping[str, object], path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+    """Gain against total dose of every protocol tried, the Pareto front and the arm's own
+    protocol, with 95% CIs over animals."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(trials["total_dose"], trials["gain"], s=12, color="grey", alpha=0.6,
+               label="protocols tried")
+    ax.plot(pareto["total_dose"], pareto["gain"], "o-", color="tab:blue",
+            label="Pareto front (no smaller dose gains more)")
+    if "gain_ci_low" in pareto:
+        ax.fill_between(pareto["total_dose"], pareto["gain_ci_low"], pareto["gain_ci_high"],
+                        color="tab:blue", alpha=0.15, step=None)
+    own = summary["own"]
+    best = summary["best"]
+    ax.errorbar([own["total_dose"]], [own["gain"]],  # type: ignore[index]
+                yerr=[[own["gain"] - own.get("gain_ci_low", own["gain"])],  # type: ignore[index,union-attr]
+                      [own.get("gain_ci_high", own["gain"]) - own["gain"]]],  # type: ignore[index,union-attr]
+                fmt="s", color="black", capsize=3, label="the arm's own protocol")
+    ax.scatter([best["total_dose"]], [best["gain"]], marker="*", s=160,  # type: ignore[index]
+               color="tab:red", zorder=5, label="best found")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"total dose ({summary['dose_unit']})")
+    ax.set_ylabel(f"{summary['endpoint']}: gain over {summary['control']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(_title(f"Protocol search for {summary['arm']} ({summary['animals']} animals "
+                        f"per protocol, {summary['trials']} trials)"), fontsize=10)
+    return _save(fig, path)

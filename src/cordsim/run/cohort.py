@@ -44,10 +44,14 @@ from cordsim._optional import require
 from cordsim._version import __version__
 from cordsim.design.scenario import Scenario, load_scenario, resolve_scenario_path
 from cordsim.errors import ScenarioError
+from cordsim.run.endpoints import (
+    DEFAULT_ENDPOINTS,
+    Endpoint,
+    endpoint_times,
+    parse_endpoints,
+    readout_series,
+)
 
-ENDPOINTS = (("bbb_score", 70.0), ("bbb_score", 28.0), ("bscb_permeability", 14.0),
-             ("spared_tissue_fraction", 70.0), ("m2_fraction_macrophages", 14.0),
-             ("serum_tnf", 10.0))
 MAX_ANIMALS = 1_000_000  # per arm
 MAX_WORKERS = 256
 
@@ -63,9 +67,13 @@ class CohortSpec:
     severity_sd: float | None = None
     rater_sd: float | None = None
     chunk: int = 50
+    endpoints: tuple[str, ...] = ()  # added to the defaults (run/endpoints.py)
 
     def __post_init__(self) -> None:
         from cordsim.data import variability
+
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        parse_endpoints(self.endpoints)
 
         for name in ("cv", "severity_sd", "rater_sd"):
             if getattr(self, name) is None:
@@ -93,6 +101,77 @@ class CohortSpec:
     def settings_hash(self) -> str:
         """Hash of the settings that decide every animal's numbers (chunk size excluded)."""
         return _hash(json.dumps({**asdict(self), "chunk": None}, sort_keys=True))
+
+    def draw(self, arm: int, animal: int, parameters: Any, names: list[str],
+             severity: float) -> dict[str, float]:
+        """Parameter values of one animal (its own random stream) and its ``_rater``."""
+        return draw_animal(self, arm, animal, parameters, names, severity)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """Animals that are the rows of a matrix of parameter values (a sensitivity design):
+    row ``i`` sets ``names`` to ``matrix[i]`` (declared units), everything else keeps the
+    arm's value, and no observer error is added. Runs, streams and resumes like a cohort.
+
+    ``samples`` is a ``.npy`` file (rows x names); ``samples_hash`` its content hash (a
+    rerun on another matrix is refused, as for a cohort with other settings).
+    """
+
+    scenario: str
+    samples: str
+    samples_hash: str
+    names: tuple[str, ...]
+    n: int
+    chunk: int = 100
+    endpoints: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        parse_endpoints(self.endpoints)
+
+    @property
+    def settings_hash(self) -> str:
+        """Hash of what decides every row's numbers (chunk size and file path excluded)."""
+        return _hash(json.dumps({**asdict(self), "chunk": None, "samples": None},
+                                sort_keys=True))
+
+    def draw(self, arm: int, animal: int, parameters: Any, names: list[str],
+             severity: float) -> dict[str, float]:
+        """Row ``animal`` of the matrix as parameter values."""
+        row = _matrix(self.samples, self.samples_hash)[animal]
+        return {**dict(zip(self.names, row.tolist(), strict=True)), "_rater": 0.0}
+
+
+def write_samples(matrix: np.ndarray, path: str | Path) -> str:
+    """Save a sample matrix as ``.npy``; returns its content hash (for :class:`SampleSpec`)."""
+    matrix = np.ascontiguousarray(matrix, dtype=float)
+    np.save(path, matrix)
+    return _matrix_hash(matrix)
+
+
+def _matrix_hash(matrix: np.ndarray) -> str:
+    return hashlib.sha256(matrix.tobytes() + str(matrix.shape).encode()).hexdigest()[:16]
+
+
+@cache
+def _matrix(path: str, digest: str) -> np.ndarray:
+    matrix = np.load(path)
+    if _matrix_hash(matrix) != digest:
+        raise ScenarioError(f"{path} changed since its run started; use a new folder")
+    return matrix
+
+
+def cohort_endpoints(spec: Any, days: float, readouts: list[str]) -> tuple[Endpoint, ...]:
+    """The endpoints a cohort reports: the defaults that fit in ``days``, then the spec's
+    own (checked: known readout, day within ``days``)."""
+    extra = parse_endpoints(spec.endpoints)
+    for ep in extra:
+        ep.check(readouts, days)
+    columns = {ep.column for ep in extra}
+    return tuple(ep for ep in DEFAULT_ENDPOINTS
+                 if ep.last_day <= days and ep.column not in columns) + extra
 
 
 def _hash(text: str) -> str:
@@ -232,13 +311,14 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
         return str(path)
     scenario, a, sim, names = _simulation(spec, arm)
     severity = sim.parameters["injury_severity"]
-    times = np.unique([0.0, scenario.days, *(d for _, d in ENDPOINTS if d <= scenario.days)])
+    readouts = [*sim.model.output_names, *sim.model.state_names]
+    eps = cohort_endpoints(spec, scenario.days, readouts)
+    times = endpoint_times(eps, scenario.days)
     out_index = {name: i for i, name in enumerate(sim.model.output_names)}
     state_index = {name: i for i, name in enumerate(sim.model.state_names)}
     if not _owner_alive(owner):
         os._exit(3)  # the cohort's owner is gone: stop without writing
-    draws = [draw_animal(spec, arm, i, sim.parameters, names, severity)
-             for i in range(start, stop)]
+    draws = [spec.draw(arm, i, sim.parameters, names, severity) for i in range(start, stop)]
     raters = [values.pop("_rater") for values in draws]
     trajectories = sim.solve_batch(times, draws)  # the whole chunk in one compiled call
     rows = []
@@ -248,14 +328,12 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
                                "injury_severity": values.get("injury_severity", severity)}
         if traj.ok:
             outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
-            for name, day in ENDPOINTS:
-                if day <= scenario.days:
-                    k = int(np.searchsorted(traj.t, day))
-                    row[f"{name}_day{day:g}"] = float(
-                        outs[out_index[name], k] if name in out_index
-                        else traj.y[state_index[name], k])
-            true = float(outs[out_index["bbb_score"], -1])
-            row["bbb_observed"] = float(np.clip(np.round(true + rater), 0, 21))
+            for ep in eps:
+                row[ep.column] = ep.value(traj.t, readout_series(
+                    ep.readout, traj.t.size, outs, traj.y, out_index, state_index))
+                if ep.readout == "bbb_score" and ep.form == "day":
+                    row[observed_column(ep)] = observe_bbb(row[ep.column], rater)
+            row["bbb_observed"] = observe_bbb(float(outs[out_index["bbb_score"], -1]), rater)
             row["status"], row["error"], row["parameters"] = "ok", "", ""
         else:
             row["status"], row["error"] = "failed", traj.status
@@ -270,6 +348,17 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
     pq.write_table(table.replace_schema_metadata(meta), tmp)
     tmp.replace(path)
     return str(path)
+
+
+def observed_column(ep: Endpoint) -> str:
+    """Column of the BBB score an observer gives at a ``bbb_score@DAY`` endpoint."""
+    return f"bbb_observed_day{ep.day:g}"
+
+
+def observe_bbb(true: float, rater: float) -> float:
+    """The score an observer records: the true score plus the animal's rater error, rounded
+    and clipped to the 0-21 scale."""
+    return float(np.clip(np.round(true + rater), 0, 21))
 
 
 def cohort_manifest(spec: CohortSpec) -> dict[str, Any]:
@@ -340,6 +429,8 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
     scenario = load_scenario(spec.scenario)
     arms = list(range(len(scenario.arms)) if arms is None else arms)
     manifest = cohort_manifest(spec)
+    sim = _simulation(spec, arms[0])[2]
+    cohort_endpoints(spec, scenario.days, [*sim.model.output_names, *sim.model.state_names])
     _check_resume(out, manifest)
     (out / "animals").mkdir(parents=True, exist_ok=True)
     for stale in (out / "animals").glob("*.tmp*"):  # half-written by an interrupted run
@@ -476,13 +567,26 @@ def trial(df: Any, control: str, *, alpha: float = 0.05, power: float = 0.8,
     return pd.DataFrame(rows)
 
 
-def summarize(out: str | Path, scenario: Scenario) -> tuple[Any, Any]:
-    """Write percentiles.csv and trial.csv for a finished cohort; return both tables."""
+def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[Any, Any]:
+    """Write percentiles.csv and trial.csv for a finished cohort; return both tables.
+
+    trial.csv has one row per treated arm and endpoint: the observed BBB at the last day,
+    then each of the spec's own endpoints (BBB endpoints as an observer scores them).
+    """
+    import pandas as pd
+
     out = Path(out)
     df = read_animals(out)
     pct = percentiles(df)
     pct.to_csv(out / "percentiles.csv", float_format="%.6g")
-    tri = trial(df, scenario.arms[0].name) if len(scenario.arms) > 1 else None
+    tri = None
+    if len(scenario.arms) > 1:
+        columns = ["bbb_observed"]
+        for ep in parse_endpoints(getattr(spec, "endpoints", ())):
+            columns.append(observed_column(ep) if ep.readout == "bbb_score"
+                           and ep.form == "day" else ep.column)
+        tri = pd.concat([trial(df, scenario.arms[0].name, endpoint=c) for c in columns],
+                        ignore_index=True)
     if tri is not None:
         tri.to_csv(out / "trial.csv", index=False, float_format="%.6g")
     failed = df[df["status"] != "ok"]
