@@ -70,7 +70,7 @@ def _rr_init(sbml: str, atol: dict[str, float]) -> None:
 
 
 def _rr_one(values: dict[str, float]) -> list[float]:
-    """One animal; the cohort's endpoints (``cordsim.run.endpoints.DEFAULT_ENDPOINTS``) from daily output."""
+    """One animal; the cohort's endpoints (``DEFAULT_ENDPOINTS``) from daily output."""
     assert _RR is not None
     _RR.resetAll()
     for k, v in values.items():

@@ -9,7 +9,8 @@ def test_public_names():
         "ModelError", "ParameterError", "ParameterSet", "Perturbation", "Protocol",
         "Provenance", "Scenario", "ScenarioError", "ScenarioResult", "Simulation",
         "SimulationError", "SimulationResult", "Solver", "UnitError", "__version__",
-        "default_parameters", "load_scenario", "run_scenario",
+        "default_parameters", "load_scenario", "optimize_protocol", "run_scenario",
+        "run_sensitivity", "scan",
     ])
     for name in cordsim.__all__:
         assert hasattr(cordsim, name), name

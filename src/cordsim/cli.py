@@ -389,6 +389,37 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_grafts(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from cordsim.analysis.grafts import graft_observations, residuals, survival_curves
+    from cordsim.io.plotting import plot_graft_survival
+
+    obs = graft_observations()
+    days = sorted(obs["graft_day"].unique())
+    with output_folder(args.out) as out:
+        curves = pd.concat([survival_curves(days, route=r) for r in ("intralesional",
+                                                                       "intrathecal")],
+                           ignore_index=True)
+        curves.to_csv(out / "graft_survival.csv", index=False, float_format="%.5g")
+        lesion = curves[curves["route"] == "intralesional"]
+        table = obs.assign(model=[float(np.interp(a, p["days_after_graft"],
+                                                  p["surviving_fraction"]))
+                                  for a, p in ((r.days_after_graft,
+                                                lesion[lesion["graft_day"] == r.graft_day])
+                                               for r in obs.itertuples())],
+                           log_residual=residuals(lesion, obs))
+        table.to_csv(out / "graft_fit.csv", index=False, float_format="%.4g")
+        fig = plot_graft_survival(curves, obs, out / "graft_survival.png")
+    print("intralesional MSC grafts (1e6 cells), surviving fraction: model vs Nandoe Tewarie "
+          "2009 ('upper': stated close to 0)")
+    print(table[["graft_day", "days_after_graft", "kind", "value", "model"]].to_string(
+        index=False, float_format="{:.3g}".format))
+    _print_written([out / "graft_survival.csv", out / "graft_fit.csv", fig])
+    return EXIT_OK
+
+
 def _number(text: str, name: str) -> float:
     try:
         return float(text)
@@ -625,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", required=True, help="output folder")
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
     opt.set_defaults(func=_cmd_optimize)
+
+    gra = sub.add_parser("grafts", help="MSC graft survival after intralesional and "
+                         "intrathecal grafts against the published counts")
+    gra.add_argument("--out", required=True, help="output folder")
+    gra.set_defaults(func=_cmd_grafts)
 
     pet = sub.add_parser("petab", help="the calibration problem as PEtab v1 files")
     pet.add_argument("action", choices=("export",))

@@ -51,8 +51,9 @@ def test_unknown_product_route_schedule_name_the_field():
     with pytest.raises(ScenarioError, match=r"unknown route 'intravenous'; allowed: iv"):
         Dose("sev_naive", "1e9 particle", route="intravenous")
     with pytest.raises(ScenarioError,
-                       match=r"route 'intrathecal' is not modelled for product 'msc'"):
-        Dose("msc", "1e6 cell", route="intrathecal")
+                       match=r"route 'intranasal' is not modelled for product 'msc'; "
+                             r"allowed: iv, intrathecal, intralesional"):
+        Dose("msc", "1e6 cell", route="intranasal")
     with pytest.raises(ScenarioError, match=r"unknown schedule 'weekly'"):
         Dose("sev_naive", "1e9 particle", schedule="weekly")
 

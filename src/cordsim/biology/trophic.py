@@ -3,6 +3,9 @@
 Review Section 3.4.4 [85-91]: M2-like macrophages and microglia secrete IGF-1, BDNF and NGF
 and divert L-arginine to polyamines through arginase-1; with IL-10 (PI3K-AKT, JAK-STAT3)
 and TGF-beta (Smad) these protect neurons and oligodendrocytes and let neurites cross CSPG.
+MSCs at the lesion (grafted, or settled from the CSF) add BDNF and NGF of their own (Crigler
+2006, Exp Neurol 198:54: MSCs express BDNF and NGF; Wilkins 2009, Stem Cell Res 3:63: MSC
+BDNF supports neuronal survival).
 """
 
 from __future__ import annotations
@@ -39,12 +42,15 @@ class Neurotrophins(Submodel):
     ec50_il10_trophic = Param("IL-10 giving half-maximal neuronal STAT3 survival signal",
                               "pg/mL")
     ec50_tgfb_trophic = Param("TGF-beta giving half-maximal Smad survival signal", "pg/mL")
+    s_neurotrophin_msc = Param("BDNF and NGF secretion per MSC at the lesion, relative to an "
+                               "M2-like cell", "1")
     w_program_trophic = Param("Fold rise of IGF-1, BDNF and NGF secretion in sEV-reprogrammed "
                               "M2-like cells", "1")
 
     trophic_index = Output("Trophic support index: IGF-1, BDNF, NGF, IL-10, TGF-beta (0-5)", "1")
 
-    inputs = ("microglia_m2", "macrophages_m2", "il10", "tgfb", "myeloid_program")
+    inputs = ("microglia_m2", "macrophages_m2", "il10", "tgfb", "myeloid_program", "msc_graft",
+              "lesion_volume")
 
     def outputs(self, t, v, p):
         return {"trophic_index": hill(v.igf1, p.ec50_igf1, 1) + hill(v.bdnf, p.ec50_bdnf, 1)
@@ -53,10 +59,11 @@ class Neurotrophins(Submodel):
 
     def rates(self, t, v, p):
         m2 = (v.microglia_m2 + v.macrophages_m2) * (1 + p.w_program_trophic * v.myeloid_program)
+        msc = p.s_neurotrophin_msc * v.msc_graft / p.lesion_volume  # M2-cell equivalents
         return {
             "igf1": p.k_igf1_basal + p.s_igf1_m2 * m2 - p.d_igf1 * v.igf1,
-            "bdnf": p.k_bdnf_basal + p.s_bdnf_m2 * m2 - p.d_bdnf * v.bdnf,
-            "ngf": p.k_ngf_basal + p.s_ngf_m2 * m2 - p.d_ngf * v.ngf,
+            "bdnf": p.k_bdnf_basal + p.s_bdnf_m2 * (m2 + msc) - p.d_bdnf * v.bdnf,
+            "ngf": p.k_ngf_basal + p.s_ngf_m2 * (m2 + msc) - p.d_ngf * v.ngf,
             "polyamines": p.k_polyamines * (v.microglia_m2 + v.macrophages_m2)
             - p.d_polyamines * v.polyamines,
         }

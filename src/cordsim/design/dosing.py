@@ -42,14 +42,16 @@ ENTRY = {
     ("sev", "intranasal"): ("sev_nasal", "input_sev_nasal"),
     ("sev", "hydrogel"): ("sev_depot", None),
     ("cells", "iv"): ("msc_lung", "input_msc_lung"),
+    ("cells", "intrathecal"): ("msc_csf", "input_msc_csf"),
+    ("cells", "intralesional"): ("msc_graft", "input_msc_lesion"),
 }
-# The state that counts every vesicle given (mass balance); MSCs have none.
-INPUT_TOTAL = {"sev": "sev_input_total", "cells": None}
+# The state that counts everything given (mass balance).
+INPUT_TOTAL = {"sev": "sev_input_total", "cells": "msc_input_total"}
 
 
 def bolus_states_of(entry_state: str) -> tuple[str, ...]:
-    """The states a bolus into ``entry_state`` adds to: the entry state and, for vesicles,
-    the input counter of the mass balance."""
+    """The states a bolus into ``entry_state`` adds to: the entry state and the input
+    counter of the mass balance."""
     for (kind, _), (state, _) in ENTRY.items():
         if state == entry_state:
             total = INPUT_TOTAL[kind]

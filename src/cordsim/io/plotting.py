@@ -398,3 +398,33 @@ def plot_pareto(trials, pareto, summary: Mapping[str, object], path: str | Path)
     fig.suptitle(_title(f"Protocol search for {summary['arm']} ({summary['animals']} animals "
                         f"per protocol, {summary['trials']} trials)"), fontsize=10)
     return _save(fig, path)
+
+
+def plot_graft_survival(curves, obs, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+    """Share of grafted MSCs alive against days since grafting, one line per graft day and
+    route, with the published counts (28-day "close to 0" rows as upper bounds)."""
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    days = sorted(curves["graft_day"].unique())
+    for i, day in enumerate(days):
+        for route, style in (("intralesional", "-"), ("intrathecal", ":")):
+            part = curves[(curves["graft_day"] == day) & (curves["route"] == route)]
+            if part.empty:
+                continue
+            ax.plot(part["days_after_graft"], 100 * part["surviving_fraction"], style,
+                    color=f"C{i}", label=f"{route}, grafted day {day:g}")
+        o = obs[(obs["graft_day"] - day).abs() < 1e-3]
+        vals, ups = o[o["kind"] == "value"], o[o["kind"] == "upper"]
+        ax.scatter(vals["days_after_graft"], 100 * vals["value"], color=f"C{i}", s=40,
+                   edgecolor="black", zorder=5)
+        ax.scatter(ups["days_after_graft"], [2.0] * len(ups), color=f"C{i}", marker="v",
+                   s=40, zorder=5)
+    ax.set_xlabel("days after grafting")
+    ax.set_ylabel("grafted MSCs alive (%)")
+    ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle("MSC graft survival in the contused cord: model (lines), Nandoe Tewarie 2009\n"
+                 "(dots: counts 7 d after grafting; triangles: 'close to 0' at 28 d)",
+                 fontsize=9)
+    return _save(fig, path)

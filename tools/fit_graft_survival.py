@@ -1,0 +1,37 @@
+"""Fit the MSC graft-survival parameters to Nandoe Tewarie 2009 and write them into rat.toml.
+
+    .venv/bin/python tools/fit_graft_survival.py          # fit, print, write
+    .venv/bin/python tools/fit_graft_survival.py --dry    # fit and print only
+
+The fit (cordsim.analysis.grafts.fit_graft_survival) runs the full model, so refit after a
+change to the lesion's neutrophils or macrophages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from cordsim.analysis.grafts import fit_graft_survival
+
+TOML = Path(__file__).resolve().parents[1] / "src/cordsim/data/parameter_sets/rat.toml"
+
+
+def main() -> None:
+    fit = fit_graft_survival()
+    print(json.dumps({k: fit[k] for k in ("values", "residuals", "cost")}, indent=1))
+    if "--dry" in sys.argv:
+        return
+    text = TOML.read_text()
+    for name, value in fit["values"].items():
+        text, n = re.subn(rf"^({name} = {{ value = )[^,]+,", rf"\g<1>{value:.4g},", text,
+                          flags=re.MULTILINE)
+        assert n == 1, name
+    TOML.write_text(text)
+    print(f"wrote {len(fit['values'])} values into {TOML}")
+
+
+if __name__ == "__main__":
+    main()
