@@ -110,6 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
                            days=float(args.days), dt=float(args.dt))
             written += _write_ensemble(one, args.ensemble, out)
+        if args.report:
+            written.append(_report(out, out / "report.html"))
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
     print(result.summary().query("metric.str.startswith('bbb_day') or "
                                  "metric.str.startswith('bscb_permeability_peak') or "
@@ -117,6 +119,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                  engine="python").to_string(index=False))
     _print_written(written)
     return code
+
+
+def _report(run_dir: Path, out: Path, *, validation: bool = True) -> Path:
+    from cordsim.data import default_parameters
+    from cordsim.io.report import write_report
+
+    table = None
+    if validation:
+        from cordsim.evaluation.validate import validate
+
+        table = validate()
+    return write_report(run_dir, out, validation=table, parameters=default_parameters("rat"))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir() or not str(args.out).strip():
+        raise ScenarioError(f"--out must be an HTML file, got {args.out!r}")
+    if not out.parent.exists():
+        raise ScenarioError(f"folder {str(out.parent)!r} does not exist")
+    path = _report(Path(args.run_dir), out, validation=not args.no_validation)
+    print(f"wrote {path} (one self-contained HTML file)")
+    return EXIT_OK
 
 
 def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
@@ -151,6 +176,8 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
             written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
         if args.ensemble:
             written += _write_ensemble(scenario, args.ensemble, out)
+        if args.report:
+            written.append(_report(out, out / "report.html"))
     print(f"{scenario.name}: {scenario.description}")
     _print_endpoints(res)
     _print_written(written)
@@ -544,7 +571,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ensemble", type=int, default=None, metavar="N",
                      help="also run N members of the fitted ensemble: credible bands "
                      "(ensemble.csv, fig_ensemble.png)")
+    run.add_argument("--report", action="store_true",
+                     help="also write report.html (self-contained, with validation status)")
     run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="one self-contained HTML file from a run folder")
+    rep.add_argument("run_dir", help="folder written by 'cordsim run'")
+    rep.add_argument("--out", required=True, help="HTML file to write")
+    rep.add_argument("--no-validation", action="store_true",
+                     help="leave out the validation status (saves ~5 s)")
+    rep.set_defaults(func=_cmd_report)
 
     exp = sub.add_parser("experiment", help="the review's experiments: list, run NAME")
     exp.add_argument("action", choices=("list", "run"))
