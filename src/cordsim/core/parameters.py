@@ -244,6 +244,17 @@ class ParameterSet:
     def __repr__(self) -> str:
         return f"ParameterSet({self.name!r}, {len(self)} parameters, hash={self.hash})"
 
+    def _repr_html_(self) -> str:
+        """Notebook view: name, hash, and how many parameters per evidence level."""
+        import html
+        from collections import Counter
+
+        counts = Counter(r.evidence for r in self.records.values())
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{v}</td></tr>"
+                       for k, v in sorted(counts.items()))
+        return (f"<table><caption>ParameterSet {html.escape(self.name)} ({len(self)} "
+                f"parameters, hash {self.hash}); evidence levels</caption>{rows}</table>")
+
 
 def apply_layers(base: ParameterSet, layers: Sequence[tuple[str, Mapping[str, Any]]]
                  ) -> ParameterSet:

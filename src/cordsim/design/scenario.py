@@ -127,6 +127,22 @@ class Scenario:
     source: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (f"Scenario({self.name!r}, {self.species}, {self.injury.severity} injury, "
+                f"{self.days:g} days, arms: {', '.join(a.name for a in self.arms)})")
+
+    def _repr_html_(self) -> str:
+        """Notebook view: one row per arm with its doses."""
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(a.name)}</th><td style='text-align:"
+            f"left'>{html.escape('; '.join(str(d.as_dict()) for d in a.protocol.doses) or 'vehicle')}"
+            "</td></tr>" for a in self.arms)
+        return (f"<table><caption>Scenario {html.escape(self.name)}: {self.species}, "
+                f"{html.escape(self.injury.severity)} injury, {self.days:g} days</caption>"
+                f"{rows}</table>")
+
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
         for a in self.arms:

@@ -154,6 +154,26 @@ class SimulationResult:
                 f"protocol {self.provenance.protocol.get('name', '?')!r}, days 0-{end}, "
                 f"{len(self.data)} variables, status {self.status!r})")
 
+    def _repr_html_(self) -> str:
+        """A short table for notebooks: provenance, status and a few readouts."""
+        rows = [("injury", self.provenance.injury_description or "?"),
+                ("protocol", self.provenance.protocol.get("name", "?")),
+                ("days", f"0-{self.time[-1]:g}" if self.time.size else "none"),
+                ("status", self.status), ("variables", str(len(self.data))),
+                ("parameter set", f"{self.provenance.parameter_set} "
+                                  f"({self.provenance.parameter_set_hash})")]
+        for name in ("bbb_score", "spared_tissue_fraction"):
+            if name in self.data and self.time.size:
+                rows.append((f"{name} at day {self.time[-1]:g}",
+                             f"{self.data[name][-1]:.3g} {self.units.get(name, '')}"))
+        return _html_table("SimulationResult", rows)
+
+    def plot(self, *variables: str, ax: Any = None) -> Any:
+        """Time courses of ``variables`` (default: the BBB score), one axis each unless
+        ``ax`` is given; returns the matplotlib Figure (object API: no pyplot, no backend
+        change)."""
+        return _plot({"": self}, variables or ("bbb_score",), ax)
+
     # ------------------------------------------------------------------ exports
     def columns(self) -> list[str]:
         """Column order for tables: the documented ones first, then every other variable."""
@@ -315,6 +335,21 @@ class ScenarioResult:
     def __repr__(self) -> str:
         return f"ScenarioResult({self.name!r}, arms {list(self.arms)})"
 
+    def _repr_html_(self) -> str:
+        rows = [("scenario", self.name), ("arms", ", ".join(self.arms))]
+        for arm, res in self.arms.items():
+            if "bbb_score" in res.data and res.time.size:
+                rows.append((f"{arm}: BBB at day {res.time[-1]:g}",
+                             f"{res.data['bbb_score'][-1]:.3g} ({res.status})"))
+        return _html_table("ScenarioResult", rows)
+
+    def plot(self, *variables: str, ax: Any = None, difference: bool = False) -> Any:
+        """Each variable over time, one line per arm (the same colour per arm as in every
+        figure); ``difference=True`` draws each treated arm minus the first arm. Returns the
+        matplotlib Figure."""
+        return _plot(self.arms, variables or ("bbb_score",), ax,
+                     control=self.control if difference else None)
+
     @property
     def control(self) -> str:
         """Name of the first arm, the reference of every difference."""
@@ -367,3 +402,38 @@ class ScenarioResult:
             df[f"{col}_minus_{self.control}"] = df[col] - ctrl[col]
         return df.dropna(axis=1, how="all")
 
+
+
+def _html_table(title: str, rows: list[tuple[str, str]]) -> str:
+    import html
+
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                   f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
+
+
+def _plot(arms: dict[str, SimulationResult], variables: tuple[str, ...], ax: Any,
+          control: str | None = None) -> Any:
+    from matplotlib.figure import Figure
+
+    if ax is not None and len(variables) > 1:
+        raise ValueError("give one variable with ax=..., or no ax")
+    fig = ax.figure if ax is not None else Figure(figsize=(4.5 * len(variables), 3.4),
+                                                   layout="constrained")
+    axes = [ax] if ax is not None else list(np.atleast_1d(fig.subplots(1, len(variables))))
+    for a, name in zip(axes, variables, strict=True):
+        for i, (arm, res) in enumerate(arms.items()):
+            if arm == control:
+                continue
+            y = res[name]
+            if control is not None:
+                ref = arms[control]
+                y = y - np.interp(res.time, ref.time, ref[name])
+            a.plot(res.time, y, color=f"C{i}" if i else "black", label=arm or None)
+        unit = next(iter(arms.values())).units.get(name, "")
+        a.set_ylabel(f"{name}{' minus ' + control if control else ''} ({unit})")
+        a.set_xlabel("days after injury")
+        a.grid(alpha=0.3)
+        if any(arms):
+            a.legend(fontsize=7)
+    return fig
