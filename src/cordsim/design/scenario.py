@@ -135,10 +135,12 @@ class Scenario:
         """Notebook view: one row per arm with its doses."""
         import html
 
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(a.name)}</th><td style='text-align:"
-            f"left'>{html.escape('; '.join(str(d.as_dict()) for d in a.protocol.doses) or 'vehicle')}"
-            "</td></tr>" for a in self.arms)
+        def doses(a: Arm) -> str:
+            return "; ".join(str(d.as_dict()) for d in a.protocol.doses) or "vehicle"
+
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(a.name)}</th>"
+                       f"<td style='text-align:left'>{html.escape(doses(a))}</td></tr>"
+                       for a in self.arms)
         return (f"<table><caption>Scenario {html.escape(self.name)}: {self.species}, "
                 f"{html.escape(self.injury.severity)} injury, {self.days:g} days</caption>"
                 f"{rows}</table>")
