@@ -417,10 +417,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def _cmd_grafts(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
-    from cordsim.analysis.grafts import graft_observations, residuals, survival_curves
+    from cordsim.analysis.grafts import (
+        graft_observations,
+        model_at,
+        residuals,
+        survival_curves,
+    )
     from cordsim.io.plotting import plot_graft_survival
 
     obs = graft_observations()
@@ -431,12 +435,7 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
                            ignore_index=True)
         curves.to_csv(out / "graft_survival.csv", index=False, float_format="%.5g")
         lesion = curves[curves["route"] == "intralesional"]
-        table = obs.assign(model=[float(np.interp(a, p["days_after_graft"],
-                                                  p["surviving_fraction"]))
-                                  for a, p in ((r.days_after_graft,
-                                                lesion[lesion["graft_day"] == r.graft_day])
-                                               for r in obs.itertuples())],
-                           log_residual=residuals(lesion, obs))
+        table = obs.assign(model=model_at(lesion, obs), log_residual=residuals(lesion, obs))
         table.to_csv(out / "graft_fit.csv", index=False, float_format="%.4g")
         fig = plot_graft_survival(curves, obs, out / "graft_survival.png")
     print("intralesional MSC grafts (1e6 cells), surviving fraction: model vs Nandoe Tewarie "

@@ -12,7 +12,6 @@ parameter set. The graft size is not in the abstract: 1e6 cells is assumed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,20 +70,23 @@ def survival_curves(graft_days: Sequence[float], *, parameters: Any = None,
     return pd.concat(frames, ignore_index=True)
 
 
+def model_at(curves: Any, obs: Any) -> np.ndarray:
+    """The model's surviving fraction at each observation's graft day and time after."""
+    out = []
+    for row in obs.itertuples():
+        part = curves[curves["graft_day"] == row.graft_day]
+        out.append(float(np.interp(row.days_after_graft, part["days_after_graft"],
+                                   part["surviving_fraction"])))
+    return np.array(out)
+
+
 def residuals(curves: Any, obs: Any) -> np.ndarray:
     """Log-survival residuals: model minus data for values; for "close to 0" rows, how far
     the model is above :data:`NEAR_ZERO` (0 when below)."""
-    out = []
-    for _, row in obs.iterrows():
-        part = curves[curves["graft_day"] == row["graft_day"]]
-        s = float(np.interp(row["days_after_graft"], part["days_after_graft"],
-                            part["surviving_fraction"]))
-        model = math.log(max(s, 1e-6))
-        if row["kind"] == "upper":
-            out.append(max(0.0, model - math.log(NEAR_ZERO)))
-        else:
-            out.append(model - math.log(row["value"]))
-    return np.array(out)
+    model = np.log(np.maximum(model_at(curves, obs), 1e-6))
+    upper = (obs["kind"] == "upper").to_numpy()
+    data = np.log(np.where(upper, NEAR_ZERO, obs["value"].clip(lower=1e-12)))
+    return np.where(upper, np.maximum(0.0, model - data), model - data)
 
 
 def fit_graft_survival(parameters: Any = None, *, seed: int = 0) -> dict[str, Any]:

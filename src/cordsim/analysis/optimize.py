@@ -140,8 +140,7 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
     if objective not in OBJECTIVES:
         raise ScenarioError(f"objective must be one of {', '.join(OBJECTIVES)}, got "
                             f"{objective!r}")
-    ev = ProtocolEvaluator(scenario, arm, endpoint or "bbb_score@" + _days(scenario),
-                           n=n, seed=seed)
+    ev = ProtocolEvaluator(scenario, arm, endpoint, n=n, seed=seed)
     own = ev.own
     own_protocol = ev.arm.protocol
     species = ev.scenario.species
@@ -213,8 +212,8 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
     table = table.sort_values(["score", "total_dose"], ascending=[False, True],
                               ignore_index=True)
     best = table.iloc[0]
-    best_gains = gains_of(records[[r["number"] for r in records].index(int(best["trial"]))]
-                          ["settings"])
+    settings_of_trial = {r["number"]: r["settings"] for r in records}
+    best_gains = gains_of(settings_of_trial[int(best["trial"])])
     diff = summarize_gains(best_gains - own_gains, best_gains - own_gains, 0.0)
     summary = {
         "scenario": ev.scenario.name, "arm": arm, "control": ev.scenario.arms[0].name,
@@ -264,8 +263,3 @@ def _own_settings(own: dict[str, Any], budget: float, per_unit: float, c: Constr
             first["interval"] = own["interval"]
     return first
 
-
-def _days(scenario: str) -> str:
-    from cordsim.design.scenario import load_scenario
-
-    return f"{load_scenario(scenario).days:g}"

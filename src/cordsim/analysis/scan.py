@@ -31,7 +31,7 @@ import numpy as np
 from cordsim.design.scenario import Scenario, load_scenario
 from cordsim.design.variants import SETTINGS, settings_of, total_dose, vary
 from cordsim.errors import ScenarioError, did_you_mean
-from cordsim.run.endpoints import Endpoint, endpoint_times, readout_series
+from cordsim.run.endpoints import Endpoint, endpoint_times, read_endpoints
 
 MAX_GRID = 10_000
 
@@ -92,10 +92,11 @@ class ProtocolEvaluator:
     scenario's first arm (the control) on the same animals.
 
     ``n=None``: one nominal animal; else ``n`` animals drawn as ``cordsim cohort`` draws
-    them (seed ``seed``), without observer error.
+    them (seed ``seed``), without observer error. ``endpoint`` defaults to the BBB score at
+    the scenario's last day.
     """
 
-    def __init__(self, scenario: str | Scenario, arm: str, endpoint: str, *,
+    def __init__(self, scenario: str | Scenario, arm: str, endpoint: str | None = None, *,
                  n: int | None = None, seed: int = 1) -> None:
         from cordsim.numerics.solvers import Solver
         from cordsim.run.cohort import CohortSpec, varied_parameters
@@ -107,7 +108,7 @@ class ProtocolEvaluator:
             raise ScenarioError(f"arm {arm!r} is the control (the first arm); choose a "
                                 "treated arm")
         self.own = settings_of(self.arm.protocol)
-        self.endpoint = Endpoint.parse(endpoint)
+        self.endpoint = Endpoint.parse(endpoint or f"bbb_score@{self.scenario.days:g}")
         self.solver = Solver(method="compiled")
         control = arm_simulation(self.scenario, self.scenario.arms[0], solver=self.solver)
         self.endpoint.check([*control.model.output_names, *control.model.state_names],
@@ -146,17 +147,10 @@ class ProtocolEvaluator:
         return self.values(protocol) - self.control
 
     def _values(self, sim: Any) -> np.ndarray:
-        out_index = {name: i for i, name in enumerate(sim.model.output_names)}
-        state_index = {name: i for i, name in enumerate(sim.model.state_names)}
         trajs = sim.solve_batch(self.times, self.animals)
         self.runs += len(trajs)
-        values = np.full(len(trajs), np.nan)
-        for i, traj in enumerate(trajs):
-            if traj.ok:
-                outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
-                values[i] = self.endpoint.value(traj.t, readout_series(
-                    self.endpoint.readout, traj.t.size, outs, traj.y, out_index, state_index))
-        return values
+        return np.array([read_endpoints(sim, traj, [self.endpoint])[0] if traj.ok else np.nan
+                         for traj in trajs])
 
 
 def summarize_gains(gains: np.ndarray, values: np.ndarray, threshold: float) -> dict[str, float]:
@@ -194,7 +188,7 @@ def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequenc
     size = math.prod(len(v) for v in vary_settings.values())
     if not 1 <= size <= MAX_GRID:
         raise ScenarioError(f"the grid has {size:,} points; 1 to {MAX_GRID:,} allowed")
-    ev = ProtocolEvaluator(sc, arm, endpoint or f"bbb_score@{sc.days:g}", n=n, seed=seed)
+    ev = ProtocolEvaluator(sc, arm, endpoint, n=n, seed=seed)
     names = list(vary_settings)
     protocols = [ev.protocol(**dict(zip(names, combo, strict=True)))
                  for combo in itertools.product(*vary_settings.values())]  # fail early

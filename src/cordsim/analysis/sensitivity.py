@@ -285,13 +285,9 @@ def model_evaluator(scenario: str, arm: str, endpoints: Sequence[str], *, effect
 
 def arm_index(scenario: Any, name: str | None) -> int:
     """Index of the arm called ``name`` (default: the last arm)."""
-    names = [a.name for a in scenario.arms]
     if name is None:
-        return len(names) - 1
-    if name not in names:
-        raise ScenarioError(f"scenario {scenario.name!r} has no arm {name!r}; arms: "
-                            f"{', '.join(names)}{did_you_mean(name, names)}")
-    return names.index(name)
+        return len(scenario.arms) - 1
+    return scenario.arms.index(scenario.arm(name))
 
 
 def effects_over_time(scenario: str, arm: str, readout: str, factors: Sequence[Factor], *,

@@ -6,6 +6,7 @@ using this module leaves the user's matplotlib backend alone.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -330,10 +331,8 @@ def plot_scan(ds, path: str | Path, *, variable: str = "gain") -> Path:  # type:
         fig.suptitle(_title(f"Scan of {ds.attrs['arm']}{note}"), fontsize=10)
         return _save(fig, path)
     extra = dims[2:]
-    combos = [dict(zip(extra, c, strict=True)) for c in
-              np.array(np.meshgrid(*[ds[d].values for d in extra], indexing="ij"))
-              .reshape(len(extra), -1).T] if extra else [{}]
-    combos = combos[:6]
+    combos = [dict(zip(extra, c, strict=True))
+              for c in itertools.product(*(ds[d].values for d in extra))][:6]
     fig = Figure(figsize=(5.5 * len(combos), 4.5), layout="constrained")
     axes = fig.subplots(1, len(combos), squeeze=False)[0]
     vmin, vmax = float(np.nanmin(ds[variable])), float(np.nanmax(ds[variable]))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -162,9 +163,14 @@ def endpoint_times(endpoints: Sequence[Endpoint], days: float) -> np.ndarray:
     return grid[grid <= days + 1e-9]
 
 
-def readout_series(name: str, t_len: int, outs: np.ndarray, y: np.ndarray,
-                   output_index: dict[str, int], state_index: dict[str, int]) -> np.ndarray:
-    """The time series of one readout from a trajectory's outputs and states."""
-    if name in output_index:
-        return outs[output_index[name], :t_len]
-    return y[state_index[name], :t_len]
+def read_endpoints(sim: Any, traj: Any, endpoints: Sequence[Endpoint]) -> list[float]:
+    """Each endpoint of one successful trajectory of ``sim`` (a Simulation): the outputs are
+    computed once, then each readout is an output or a state."""
+    outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
+    names = sim.model.output_names
+    values = []
+    for ep in endpoints:
+        series = (outs[names.index(ep.readout)] if ep.readout in names
+                  else traj.y[sim.model.state_names.index(ep.readout)])
+        values.append(ep.value(traj.t, series))
+    return values
