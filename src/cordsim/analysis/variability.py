@@ -13,29 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-
-def cohort_bbb_sd(*, severity_sd: float, cv: float, rater_sd: float, day: float,
-                  injury: str = "moderate", n: int = 400, seed: int = 21,
-                  parameters: Any = None) -> float:
-    """SD of observed BBB at ``day`` in a virtual vehicle cohort of ``n`` animals."""
-    from cordsim.run.cohort import CohortSpec, draw_animal, varied_parameters
-    from cordsim.run.simulation import Simulation
-
-    sim = Simulation(parameters=parameters, injury=injury)
-    spec = CohortSpec("default", n=n, seed=seed, cv=cv, severity_sd=severity_sd,
-                      rater_sd=rater_sd)
-    names = varied_parameters(sim.parameters, sim.model)
-    draws = [draw_animal(spec, 0, i, sim.parameters, names, sim.parameters["injury_severity"])
-             for i in range(n)]
-    raters = np.array([d.pop("_rater") for d in draws])
-    trajs = sim.solve_batch(np.array([0.0, day]), draws)
-    k = sim.model.output_names.index("bbb_score")
-    true = np.array([sim.compiled.outputs(t.t, t.y, t.p)[k, -1] if t.ok else np.nan
-                     for t in trajs])
-    return float(np.nanstd(np.clip(np.round(true + raters), 0, 21), ddof=1))
-
 
 def fit_severity_sd(target_sd: float, *, cv: float, rater_sd: float, day: float,
                     injury: str = "moderate", parameters: Any = None) -> float:
@@ -43,9 +20,11 @@ def fit_severity_sd(target_sd: float, *, cv: float, rater_sd: float, day: float,
     with severity SD)."""
     from scipy.optimize import brentq
 
+    from cordsim.run.cohort import observed_bbb_sd
+
     def gap(sd: float) -> float:
-        return cohort_bbb_sd(severity_sd=sd, cv=cv, rater_sd=rater_sd, day=day, injury=injury,
-                             parameters=parameters) - target_sd
+        return observed_bbb_sd(day, injury=injury, parameters=parameters, cv=cv,
+                               severity_sd=sd, rater_sd=rater_sd) - target_sd
 
     lo, hi = 0.0, 0.3
     if gap(lo) >= 0:

@@ -53,24 +53,12 @@ class ObservationRuns:
     def sham(self) -> SimulationResult:
         return self.run("none")
 
-    def bbb_sd(self, injury: str, day: float, protocol: str = "", n: int = 300) -> float:
+    def bbb_sd(self, injury: str, day: float, n: int = 300) -> float:
         """Between-animal SD of observed BBB at ``day`` in a virtual cohort (cohort settings'
         defaults)."""
-        from cordsim.run.cohort import CohortSpec, draw_animal, varied_parameters
+        from cordsim.run.cohort import observed_bbb_sd
 
-        doses = tuple(Dose(**d) for d in json.loads(protocol)) if protocol else ()
-        sim = Simulation(parameters=self.parameters, injury=injury, protocol=Protocol(doses))
-        spec = CohortSpec("default", n=n, seed=11)
-        names = varied_parameters(sim.parameters, sim.model)
-        draws = [draw_animal(spec, 0, i, sim.parameters, names, sim.parameters["injury_severity"])
-                 for i in range(n)]
-        raters = np.array([d.pop("_rater") for d in draws])
-        trajs = sim.solve_batch(np.array([0.0, day]), draws)
-        k = sim.model.output_names.index("bbb_score")
-        true = np.array([sim.compiled.outputs(t.t, t.y, t.p)[k, -1] if t.ok else np.nan
-                         for t in trajs])
-        observed = np.clip(np.round(true + raters), 0, 21)
-        return float(np.nanstd(observed, ddof=1))
+        return observed_bbb_sd(day, injury=injury, n=n, seed=11, parameters=self.parameters)
 
 
 def _value(res: SimulationResult, expr: str, day: float) -> float:

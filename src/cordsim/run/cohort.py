@@ -49,7 +49,7 @@ from cordsim.run.endpoints import (
     Endpoint,
     endpoint_times,
     parse_endpoints,
-    readout_series,
+    read_endpoints,
 )
 
 MAX_ANIMALS = 1_000_000  # per arm
@@ -314,8 +314,7 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
     readouts = [*sim.model.output_names, *sim.model.state_names]
     eps = cohort_endpoints(spec, scenario.days, readouts)
     times = endpoint_times(eps, scenario.days)
-    out_index = {name: i for i, name in enumerate(sim.model.output_names)}
-    state_index = {name: i for i, name in enumerate(sim.model.state_names)}
+    last = Endpoint("bbb_score", "day", day=scenario.days)  # what bbb_observed records
     if not _owner_alive(owner):
         os._exit(3)  # the cohort's owner is gone: stop without writing
     draws = [spec.draw(arm, i, sim.parameters, names, severity) for i in range(start, stop)]
@@ -327,13 +326,12 @@ def run_chunk(spec: CohortSpec, arm: int, start: int, stop: int, out: str,
         row: dict[str, Any] = {"arm": a.name, "arm_index": arm, "animal": i,
                                "injury_severity": values.get("injury_severity", severity)}
         if traj.ok:
-            outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
-            for ep in eps:
-                row[ep.column] = ep.value(traj.t, readout_series(
-                    ep.readout, traj.t.size, outs, traj.y, out_index, state_index))
+            *read, true_last = read_endpoints(sim, traj, [*eps, last])
+            for ep, value in zip(eps, read, strict=True):
+                row[ep.column] = value
                 if ep.readout == "bbb_score" and ep.form == "day":
-                    row[observed_column(ep)] = observe_bbb(row[ep.column], rater)
-            row["bbb_observed"] = observe_bbb(float(outs[out_index["bbb_score"], -1]), rater)
+                    row[observed_column(ep)] = float(observe_bbb(value, rater))
+            row["bbb_observed"] = float(observe_bbb(true_last, rater))
             row["status"], row["error"], row["parameters"] = "ok", "", ""
         else:
             row["status"], row["error"] = "failed", traj.status
@@ -355,10 +353,31 @@ def observed_column(ep: Endpoint) -> str:
     return f"bbb_observed_day{ep.day:g}"
 
 
-def observe_bbb(true: float, rater: float) -> float:
+def observe_bbb(true: Any, rater: Any) -> Any:
     """The score an observer records: the true score plus the animal's rater error, rounded
-    and clipped to the 0-21 scale."""
-    return float(np.clip(np.round(true + rater), 0, 21))
+    and clipped to the 0-21 scale (numbers or arrays)."""
+    return np.clip(np.round(true + rater), 0, 21)
+
+
+def observed_bbb_sd(day: float, *, injury: str = "moderate", protocol: Any = None,
+                    n: int = 400, seed: int = 21, parameters: Any = None,
+                    cv: float | None = None, severity_sd: float | None = None,
+                    rater_sd: float | None = None) -> float:
+    """SD of the observed BBB at ``day`` over a virtual cohort of ``n`` animals drawn as
+    :func:`draw_animal` draws them (settings left None: the shipped variability)."""
+    from cordsim.run.simulation import Simulation
+
+    sim = Simulation(parameters=parameters, injury=injury, protocol=protocol)
+    spec = CohortSpec("default", n=n, seed=seed, cv=cv, severity_sd=severity_sd,
+                      rater_sd=rater_sd)
+    names = varied_parameters(sim.parameters, sim.model)
+    draws = [draw_animal(spec, 0, i, sim.parameters, names, sim.parameters["injury_severity"])
+             for i in range(n)]
+    raters = np.array([d.pop("_rater") for d in draws])
+    at_day = [Endpoint("bbb_score", "day", day=float(day))]
+    true = np.array([read_endpoints(sim, t, at_day)[0] if t.ok else np.nan
+                     for t in sim.solve_batch(np.array([0.0, day]), draws)])
+    return float(np.nanstd(observe_bbb(true, raters), ddof=1))
 
 
 def cohort_manifest(spec: CohortSpec) -> dict[str, Any]:
