@@ -14,13 +14,12 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
 from cordsim.core.codegen import generate_source
 from cordsim.core.model import Model
-from cordsim.numerics import bdf, sparse_lu
+from cordsim.numerics import sparse_lu
 from cordsim.numerics.cache import (
     cache_dir,
     compile_checked,
@@ -45,7 +44,6 @@ class CompiledModel:
     outputs: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     initial: Callable[[np.ndarray], np.ndarray]
     source: str
-    jac_nnz: int
 
 
 @dataclass(frozen=True)
@@ -82,32 +80,36 @@ def model_source(model: Model) -> tuple[str, int]:
     return source, nnz
 
 
-@cache
+_PYTHON: dict[str, CompiledModel] = {}  # by model structure: equal models share functions
+_KERNELS: dict[tuple, KernelFunctions] = {}
+
+
 def _python_functions(structure_hash: str, model: Model) -> CompiledModel:
-    source, nnz = model_source(model)
+    source, _ = model_source(model)
     namespace: dict[str, object] = {"math": math, "np": np}
     exec(compile(source, f"<cordsim-generated {structure_hash}>", "exec"), namespace)  # noqa: S102
     return CompiledModel(
         rhs=namespace["rhs"], jac=namespace["jac"],  # type: ignore[arg-type]
         outputs=namespace["outputs"], initial=namespace["initial"],  # type: ignore[arg-type]
-        source=source, jac_nnz=nnz,
+        source=source,
     )
 
 
 def python_functions(model: Model) -> CompiledModel:
     """The model's numerical functions in Python (cached per model structure)."""
-    return _python_functions(model.structure_hash, model)
+    key = model.structure_hash
+    if key not in _PYTHON:
+        _PYTHON[key] = _python_functions(key, model)
+    return _PYTHON[key]
 
 
-_KERNEL_SIGNATURES = {"rhs": bdf.RHS_SIGNATURE, "jac": bdf.JAC_SIGNATURE,
-                      "sparse_assemble": bdf.LU_ASSEMBLE_SIGNATURE,
-                      "sparse_lu": bdf.LU_FACTOR_SIGNATURE,
-                      "sparse_solve": bdf.LU_SOLVE_SIGNATURE}
+def _kernel_functions(model: Model) -> KernelFunctions:
+    from cordsim.numerics import bdf  # numba: only when the compiled engine is used
 
-
-@cache
-def _kernel_functions(key: tuple, model: Model) -> KernelFunctions:
-    source, _ = model_source(model)
+    signatures = {"rhs": bdf.RHS_SIGNATURE, "jac": bdf.JAC_SIGNATURE,
+                  "sparse_assemble": bdf.LU_ASSEMBLE_SIGNATURE,
+                  "sparse_lu": bdf.LU_FACTOR_SIGNATURE, "sparse_solve": bdf.LU_SOLVE_SIGNATURE}
+    source = python_functions(model).source  # generated (or read) once per structure
     n = len(model.state_names)
     pattern = sparse_lu.jacobian_pattern(source, n)
     perm = sparse_lu.minimum_degree_order(pattern)
@@ -119,7 +121,7 @@ def _kernel_functions(key: tuple, model: Model) -> KernelFunctions:
     # error_model "numpy": a division by zero gives inf/NaN, which the kernel reports with
     # the state involved, instead of raising ZeroDivisionError from compiled code.
     dispatchers = {fn: bdf.cfunc(getattr(module, fn), sig, error_model="numpy")
-                   for fn, sig in _KERNEL_SIGNATURES.items()}
+                   for fn, sig in signatures.items()}
     compile_checked([(d, None) for d in dispatchers.values()])
     return KernelFunctions(
         rhs=dispatchers["rhs"], jac=dispatchers["jac"],
@@ -131,4 +133,7 @@ def kernel_functions(model: Model) -> KernelFunctions:
     """The model's rhs, Jacobian and sparse LU compiled by numba (cached on disk, ~10 s the
     first time on a machine)."""
     # the state scales shape the LU (its pivot test compares scaled entries)
-    return _kernel_functions((model.structure_hash, tuple(model.state_scales)), model)
+    key = (model.structure_hash, tuple(model.state_scales))
+    if key not in _KERNELS:
+        _KERNELS[key] = _kernel_functions(model)
+    return _KERNELS[key]

@@ -12,7 +12,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from cordsim.core.model import Model
 from cordsim.errors import ScenarioError
@@ -79,6 +78,8 @@ def integrate(compiled: CompiledModel, y0: np.ndarray, p: np.ndarray, t_eval: np
               solver: Solver, atol: np.ndarray) -> Integration:
     """Integrate from ``t_eval[0]`` to ``t_eval[-1]`` with a SciPy method; on failure keep
     the points reached. ``atol``: absolute tolerance of each state."""
+    from scipy.integrate import solve_ivp  # only the SciPy reference methods need it
+
 
     def fun(t: float, y: np.ndarray) -> np.ndarray:
         return compiled.rhs(t, y, p)
@@ -120,7 +121,7 @@ def integrate_batch(model: Model, y0s: np.ndarray, cuts: np.ndarray, jumps: np.n
     info = np.zeros((m, bdf.N_INFO), dtype=np.int64)
     reached = np.zeros(m)
     with np.errstate(all="ignore"):
-        bdf.kernel()(f.rhs, f.jac, f.lu_assemble, f.lu_factor, f.lu_solve, f.lu_size, f.perm,
+        bdf.kernel()(f.rhs, f.jac, *f.lu,
                      np.ascontiguousarray(y0s, dtype=float), cuts, np.ascontiguousarray(jumps),
                      np.ascontiguousarray(params, dtype=float), t_eval, float(solver.rtol),
                      np.ascontiguousarray(atol, dtype=float), int(solver.max_steps),
