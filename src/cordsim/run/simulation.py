@@ -203,8 +203,8 @@ class Simulation:
         t_eval = np.array(t_eval, dtype=float)
         end = float(t_eval[-1])
         p0s = np.array([self._animal_vector(values) for values in animals])
-        cuts, jumps, _ = self._segments(end, p0s[0])
-        params = np.array([self._segments(end, p0)[2] for p0 in p0s])
+        cuts, jumps, rates = self._protocol_segments(end)
+        params = p0s[:, None, :] + rates[None, :, :]  # each animal's segment parameters
         _snap(t_eval, cuts)
         y0s = np.array([self.compiled.initial(p0) for p0 in p0s])
         sols = integrate_batch(self.model, y0s, cuts, jumps[:-1], params, t_eval, self.solver,
@@ -264,22 +264,27 @@ class Simulation:
                                                               np.ndarray]:
         """The protocol as segments between dose times: boundaries ``cuts``, the state jump
         at each cut (boluses; the last row: at the end time) and each segment's parameters
-        (infusions)."""
+        (``p0`` plus the infusions running in it)."""
+        cuts, jumps, rates = self._protocol_segments(end)
+        return cuts, jumps, p0[None, :] + rates
+
+    def _protocol_segments(self, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cuts, state jumps and the infusion rates added to each segment's parameters: the
+        same for every animal."""
         boluses, infusions = self._schedule
         cuts = np.array(sorted({0.0, end, *(t for t, _, _ in boluses if t < end),
                                 *(t for a, b, _, _ in infusions for t in (a, b) if t < end)}))
         jumps = np.zeros((len(cuts), len(self.model.state_names)))
-        params = np.repeat(p0[None, :], len(cuts) - 1, axis=0)
-        state_index = {name: i for i, name in enumerate(self.model.state_names)}
+        rates = np.zeros((len(cuts) - 1, len(self.model.param_names)))
         for t, states, amount in boluses:
             if t <= end:
                 s = int(np.searchsorted(cuts, t))
                 for state in states:
-                    jumps[s, state_index[state]] += amount
+                    jumps[s, self._state_index[state]] += amount
         for t0, t1, param, rate in infusions:
             on = (cuts[:-1] >= t0) & (cuts[:-1] < t1)
-            params[on, self._param_index[param]] += rate
-        return cuts, jumps, params
+            rates[on, self._param_index[param]] += rate
+        return cuts, jumps, rates
 
     def _check_doses(self, days: float) -> None:
         """Refuse doses after the last day; warn about infusions cut short by it."""
@@ -321,6 +326,10 @@ class Simulation:
         """Absolute tolerance of each state (model order): ``solver.atol`` times the state's
         typical scale (``Model.state_scales``)."""
         return self.solver.atol * self.model.state_scales
+
+    @cached_property
+    def _state_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.model.state_names)}
 
     @cached_property
     def _param_index(self) -> dict[str, int]:
