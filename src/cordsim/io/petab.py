@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cordsim.data import data_path, default_parameters, observations, products
-from cordsim.design.dosing import Dose
-from cordsim.io.sbml import TWIN_PREFIX, dose_slot_ids
+from cordsim.data import data_path, default_parameters, observations
+from cordsim.design.dosing import Dose, Protocol
+from cordsim.io.sbml import NEVER, TWIN_PREFIX, dose_slot_ids
 
 CALIBRATION_SPEC = ("calibration", "estimated.tsv")
 PROBLEM_NAME = "cordsim_rat_calibration"
@@ -74,18 +74,17 @@ def _observable_id(model: str, comparison: str) -> str:
     return f"gain_{base}" if comparison == "gain" else f"obs_{base}"
 
 
-def _doses(protocol: str) -> list[Dose]:
-    return [Dose(**{k: v for k, v in d.items()}) for d in json.loads(protocol)] \
-        if protocol else []
+def _protocol(text: str) -> Protocol:
+    return Protocol(tuple(Dose(**d) for d in json.loads(text)) if text else ())
 
 
-def problem_tables(rows: Any = None) -> dict[str, Any]:
+def problem_tables() -> dict[str, Any]:
     """The four PEtab tables of the calibration problem (from the dataset's fit rows)."""
     import pandas as pd
 
     from cordsim.data import injury_presets
 
-    rows = observations() if rows is None else rows
+    rows = observations()
     fit = rows[(rows["use"] == "fit") & (rows["set"] == "calibration")]
     conditions: dict[str, dict[str, Any]] = {}
     slots_used: dict[str, int] = defaultdict(int)
@@ -98,13 +97,13 @@ def problem_tables(rows: Any = None) -> dict[str, Any]:
                                     "injury_severity": float(preset["injury_severity"]),
                                     "compression_ischemia": float(preset["compression_ischemia"])}
             count: dict[str, int] = defaultdict(int)
-            for dose in _doses(r["protocol"]):
+            protocol = _protocol(r["protocol"])
+            for dose in protocol.doses:
                 for t, amount in dose.events("rat"):
                     count[dose.entry_state] += 1
                     t_id, a_id = dose_slot_ids(dose.entry_state, count[dose.entry_state])
                     cond[t_id], cond[a_id] = t, amount
-                cond.update({k: float(v) for k, v in products()[dose.product]["parameters"]
-                             .items()})
+            cond.update(protocol.product_parameters())
             for state, k in count.items():
                 slots_used[state] = max(slots_used[state], k)
             conditions[cid] = cond
@@ -120,8 +119,6 @@ def problem_tables(rows: Any = None) -> dict[str, Any]:
                              "time": float(r["time_day"]), "measurement": float(r["value"]),
                              "noiseParameters": float(r["sigma"]), "datasetId": r["obs_id"]})
     # every slot appears in every condition (unused: never)
-    from cordsim.io.sbml import NEVER
-
     for cond in conditions.values():
         for state, count in slots_used.items():
             for k in range(1, count + 1):

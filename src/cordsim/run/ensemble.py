@@ -15,8 +15,7 @@ from cordsim.run.simulation import report_times
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def run_ensemble(scenario: Scenario, members: Any, *, parameters: Any = None,
-                 columns: tuple[str, ...] = TIMECOURSE_COLUMNS[1:]) -> Any:
+def run_ensemble(scenario: Scenario, members: Any, *, columns: tuple[str, ...] = TIMECOURSE_COLUMNS[1:]) -> Any:
     """Quantiles (5%, 50%, 95%) over the members of every arm's time courses at the report
     times, and of the gain over the first arm. A tidy DataFrame: arm, time_day, variable,
     q05, q50, q95, members (how many ran)."""
@@ -28,7 +27,7 @@ def run_ensemble(scenario: Scenario, members: Any, *, parameters: Any = None,
     animals = members.to_dict("records")
     per_arm: dict[str, dict[str, np.ndarray]] = {}
     for arm in scenario.arms:
-        sim = arm_simulation(scenario, arm, parameters=parameters)
+        sim = arm_simulation(scenario, arm)
         trajs = sim.solve_batch(times, animals)
         values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
         for traj in trajs:
@@ -43,7 +42,7 @@ def run_ensemble(scenario: Scenario, members: Any, *, parameters: Any = None,
     rows = []
     control = scenario.arms[0].name
     for arm, values in per_arm.items():
-        blocks = {c: v for c, v in values.items()}
+        blocks = dict(values)
         if arm != control and "bbb_score" in values:
             n = min(len(values["bbb_score"]), len(per_arm[control]["bbb_score"]))
             blocks["bbb_gain"] = values["bbb_score"][:n] - per_arm[control]["bbb_score"][:n]
