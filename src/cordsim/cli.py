@@ -523,6 +523,25 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from cordsim.io.docs import write_docs
+
+    with output_folder(args.out) as out:
+        res = write_docs(out, species=args.species, build=not args.no_build)
+    pages = [p for p in res.pages if p.suffix == ".md"]
+    print(f"wrote {out / 'mkdocs.yml'} and {len(pages)} pages in {out / 'docs'}")
+    print(f"built {res.site / 'index.html'} (mkdocs build --strict)" if res.site else
+          f"not built; build with: python -m mkdocs build --strict -f {out / 'mkdocs.yml'}")
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from cordsim.io.docs import explain
+
+    print(explain(args.name, species=args.species))
+    return EXIT_OK
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -722,6 +741,20 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--species", default="rat")
     params.add_argument("--csv", action="store_true", help="write CSV to standard output")
     params.set_defaults(func=_cmd_params)
+
+    doc = sub.add_parser("docs", help="model documentation from the model: a MkDocs site with "
+                         "states, rate laws (LaTeX), parameters and the mechanism graph")
+    doc.add_argument("--out", required=True, help="folder for mkdocs.yml, docs/ and site/")
+    doc.add_argument("--species", default="rat", help="parameter set shown (rat)")
+    doc.add_argument("--no-build", action="store_true", help="write the Markdown sources "
+                     "only; by default 'mkdocs build --strict' builds DIR/site")
+    doc.set_defaults(func=_cmd_docs)
+
+    expl = sub.add_parser("explain", help="where a state, parameter or output comes from, "
+                          "what it drives, and its path from a dose to the BBB score")
+    expl.add_argument("name", help="a state, parameter or output (see 'cordsim docs')")
+    expl.add_argument("--species", default="rat", help="parameter set shown (rat)")
+    expl.set_defaults(func=_cmd_explain)
 
     val = sub.add_parser("validate", help="check the model against the literature "
                          "(calibration and validation sets)")
