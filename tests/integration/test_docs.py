@@ -216,6 +216,12 @@ def test_docs_without_mkdocs_says_which_extra(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "new").exists()
 
 
+def test_docs_relative_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["docs", "--out", "rel/docs"]) == EXIT_OK
+    assert (tmp_path / "rel" / "docs" / "site" / "index.html").exists()
+
+
 def test_docs_no_build_and_foreign_folder(tmp_path, capsys):
     assert main(["docs", "--out", str(tmp_path / "src"), "--no-build"]) == EXIT_OK
     assert (tmp_path / "src" / "docs" / "index.md").exists()

@@ -507,7 +507,7 @@ def write_docs(out: str | Path, *, species: str = "rat", build: bool = True,
         raise CordsimError(f"{str(site)!r} exists and does not look like a MkDocs site; "
                            "choose another --out folder")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
-                           "-f", str(cfg)], cwd=out, capture_output=True, text=True,
+                           "-f", str(cfg.resolve())], capture_output=True, text=True,
                           timeout=600, check=False)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
