@@ -154,26 +154,16 @@ def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
 
 def _run_scenario_file(args: argparse.Namespace) -> int:
     from cordsim.design.scenario import load_scenario
-    from cordsim.io.plotting import plot_comparison, plot_natural_history, plot_outcomes
-    from cordsim.io.writers import write_scenario_result
-    from cordsim.run.scenarios import run_scenario
+    from cordsim.io.scenario_outputs import run_and_write
 
     scenario = load_scenario(args.scenario)
     with output_folder(args.out) as out:
+        # the same code path as the web app (cordsim serve): same numbers, same files
+        res, written, failure = run_and_write(scenario, out, progress=True)
         code = EXIT_OK
-        try:
-            res = run_scenario(scenario, progress=True)
-        except SimulationError as exc:
-            res, code = exc.partial, EXIT_SOLVER_FAILED
-            print(f"cordsim: solver failure: {exc}", file=sys.stderr)
-        written = write_scenario_result(res, out)
-        written.append(plot_comparison(res.arms, out / "fig_comparison.png",
-                                       title=f"{scenario.name}: {scenario.description}"))
-        first = next(iter(res.arms.values()))
-        if first.time.size > 1:
-            written.append(plot_natural_history(first, out / "fig_natural_history.png",
-                                                title=f"{scenario.name}: {res.control} arm"))
-            written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
+        if failure is not None:
+            code = EXIT_SOLVER_FAILED
+            print(f"cordsim: solver failure: {failure}", file=sys.stderr)
         if args.ensemble:
             written += _write_ensemble(scenario, args.ensemble, out)
         if args.report:
