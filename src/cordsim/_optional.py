@@ -9,7 +9,7 @@ from cordsim.errors import CordsimError
 
 EXTRAS = {"pyarrow": "cohort", "distributed": "cohort", "libsbml": "sbml",
           "roadrunner": "sbml", "petab": "calibration", "pypesto": "calibration",
-          "SALib": "design", "optuna": "design"}
+          "SALib": "design", "optuna": "design", "fastapi": "app", "uvicorn": "app"}
 
 
 def require(module: str, feature: str) -> Any:

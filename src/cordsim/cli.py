@@ -1,5 +1,5 @@
 """Command line: ``cordsim run``, ``experiment``, ``cohort``, ``export``, ``products``,
-``params``, ``validate``.
+``params``, ``validate``, ``serve`` (the web app).
 
 ``main(argv)`` returns an exit code, so it can be tested without a subprocess:
 
@@ -559,6 +559,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if failed_calibration else EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from cordsim._optional import require
+
+    require("fastapi", "the web app (cordsim serve)")
+    require("uvicorn", "the web app (cordsim serve)")
+    from cordsim.app.server import serve
+
+    return serve(args.host, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from cordsim.data import SPECIES, injury_presets
@@ -753,6 +763,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--out", default=None, help="also write validation.csv into this folder")
     val.add_argument("--quiet", action="store_true", help="no progress bar")
     val.set_defaults(func=_cmd_validate)
+
+    srv = sub.add_parser("serve", help="local web app: build, run and compare scenarios in "
+                         "the browser (needs the 'app' extra)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (8000)")
+    srv.set_defaults(func=_cmd_serve)
     return parser
 
 
