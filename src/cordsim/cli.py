@@ -555,8 +555,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name, part in table.groupby("set", sort=False):
         n_pass = int(part["pass"].sum())
         print(f"{name}: {n_pass} of {len(part)} pass ({100 * n_pass / len(part):.0f}%)")
-    failed_calibration = int((~table.loc[table["set"] == "calibration", "pass"]).sum())
-    return EXIT_CHECK_FAILED if failed_calibration else EXIT_OK
+    # The claims, experiments and invariants are what the model is built to: one failing is a
+    # regression. Observations (of either set) are data, some of them in conflict with each
+    # other: they are reported, not enforced.
+    built_to = table[(table["set"] == "calibration") & (table["kind"] != "observation")]
+    return EXIT_CHECK_FAILED if not built_to["pass"].all() else EXIT_OK
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

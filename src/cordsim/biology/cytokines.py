@@ -2,7 +2,8 @@
 
 Review Sections 2.1-2.3, 3.4.2. M1-like cells make TNF-alpha, IL-1beta (NLRP3-gated) and
 IL-6 in proportion to NF-kB activity; M2-like cells make IL-10 and TGF-beta [89];
-neutrophils add TNF-alpha and IL-1beta early; hemorrhage releases platelet TGF-beta;
+neutrophils add TNF-alpha and IL-1beta early; resident cells release a burst of TNF-alpha,
+IL-1beta and IL-6 in the first hours (their immediate-early response to the hit); hemorrhage releases platelet TGF-beta;
 astrocytes make IL-6 on IL-1beta. Serum levels follow spill-over through the leaky barrier
 and a DAMP-driven systemic (splenic) response, which sEVs homing to the spleen dampen [11].
 IV products also act through the spleen: splenic macrophages that take up sEVs (or are reached
@@ -33,6 +34,12 @@ class LesionCytokines(Submodel):
     s_tnf_neutrophil = Param("TNF-alpha secretion per neutrophil", PER_CELL)
     s_il1b_m1 = Param("IL-1beta secretion per M1-like cell at unit NLRP3 activity", PER_CELL)
     s_il1b_neutrophil = Param("IL-1beta secretion per neutrophil", PER_CELL)
+    s_tnf_resident = Param("TNF-alpha release by resident cells at full immediate-early "
+                           "response", "pg/mL/day")
+    s_il1b_resident = Param("IL-1beta release by resident cells at full immediate-early "
+                            "response", "pg/mL/day")
+    s_il6_resident = Param("IL-6 release by resident cells at full immediate-early response",
+                           "pg/mL/day")
     k_il1b_pyroptosis = Param("IL-1beta released per pyroptotic cell", "pg/mL/(cell/mm^3)")
     s_il6_m1 = Param("IL-6 secretion per M1-like cell at full NF-kB", PER_CELL)
     k_il6_astrocyte = Param("Maximal IL-6 secretion by astrocytes on IL-1beta", "pg/mL/day")
@@ -49,23 +56,44 @@ class LesionCytokines(Submodel):
     d_il10 = Param("IL-10 clearance rate in tissue", "1/day")
     d_tgfb = Param("Active TGF-beta clearance rate in tissue", "1/day")
 
+    tnf_synthesis = Output("TNF-alpha synthesis in the lesion (what its mRNA tracks)",
+                           "pg/mL/day")
+    il1b_synthesis = Output("IL-1beta synthesis in the lesion (what its mRNA tracks)",
+                            "pg/mL/day")
+    il6_synthesis = Output("IL-6 synthesis in the lesion (what its mRNA tracks)", "pg/mL/day")
+    tgfb_synthesis = Output("TGF-beta synthesis in the lesion (what its mRNA tracks)",
+                            "pg/mL/day")
+
     inputs = ("microglia_m1", "microglia_m2", "macrophages_m1", "macrophages_m2", "neutrophils",
               "nfkb_activity", "nlrp3_activity", "myeloid_pyroptosis", "injury_severity",
-              "myeloid_program", "serum_il10", "leukocyte_entry")
+              "myeloid_program", "serum_il10", "leukocyte_entry", "resident_response")
+
+    def outputs(self, t, v, p):
+        # mRNAs turn over in minutes to an hour, faster than the proteins, so a cytokine's
+        # mRNA follows its synthesis rate; the states are the proteins.
+        m1 = v.microglia_m1 + v.macrophages_m1
+        return {
+            "tnf_synthesis": p.s_tnf_m1 * v.nfkb_activity * m1
+            + p.s_tnf_neutrophil * v.neutrophils + p.s_tnf_resident * v.resident_response,
+            "il1b_synthesis": p.s_il1b_resident * v.resident_response
+            + p.s_il1b_m1 * v.nlrp3_activity * m1 + p.s_il1b_neutrophil * v.neutrophils,
+            "il6_synthesis": p.s_il6_m1 * v.nfkb_activity * m1
+            + p.s_il6_resident * v.resident_response
+            + p.k_il6_astrocyte * hill(v.il1b, p.ec50_il1b_il6, 1),
+            "tgfb_synthesis": p.s_tgfb_m2 * (v.microglia_m2 + v.macrophages_m2)
+            + p.s_tgfb_m1 * v.macrophages_m1,
+        }
 
     def rates(self, t, v, p):
-        m1 = v.microglia_m1 + v.macrophages_m1
         m2 = v.microglia_m2 + v.macrophages_m2
         return {
-            "tnf": p.s_tnf_m1 * v.nfkb_activity * m1 + p.s_tnf_neutrophil * v.neutrophils
-            - p.d_tnf * v.tnf,
-            "il1b": p.s_il1b_m1 * v.nlrp3_activity * m1 + p.s_il1b_neutrophil * v.neutrophils
-            + p.k_il1b_pyroptosis * v.myeloid_pyroptosis - p.d_il1b * v.il1b,
-            "il6": p.s_il6_m1 * v.nfkb_activity * m1
-            + p.k_il6_astrocyte * hill(v.il1b, p.ec50_il1b_il6, 1) - p.d_il6 * v.il6,
+            "tnf": v.tnf_synthesis - p.d_tnf * v.tnf,
+            "il1b": v.il1b_synthesis + p.k_il1b_pyroptosis * v.myeloid_pyroptosis
+            - p.d_il1b * v.il1b,
+            "il6": v.il6_synthesis - p.d_il6 * v.il6,
             "il10": p.s_il10_m2 * (1 + p.w_program_il10 * v.myeloid_program) * m2
             + p.k_il10_serum_entry * v.leukocyte_entry * v.serum_il10 - p.d_il10 * v.il10,
-            "tgfb": p.s_tgfb_m2 * m2 + p.s_tgfb_m1 * v.macrophages_m1 - p.d_tgfb * v.tgfb,
+            "tgfb": v.tgfb_synthesis - p.d_tgfb * v.tgfb,
         }
 
 
