@@ -2,21 +2,112 @@
 
 Figures are built with matplotlib's object API (``Figure``), never pyplot, so importing or
 using this module leaves the user's matplotlib backend alone.
+
+Every multi-arm figure colours an arm the same way (:func:`arm_colors`: the first arm, the
+vehicle or control, in grey; the treated arms in the Okabe-Ito colour-blind-safe palette),
+marks each arm's dose times on the time axis (small triangles in the arm's colour), and
+overlays the published observations that match a panel's readout (the observation dataset,
+:func:`cordsim.data.observations`) with their spread and a short source label. Figures are
+sized for a journal page (:data:`COLUMN_WIDTH`, 7.2 in, fonts of at least 7 pt) and written
+in PNG, SVG or PDF (``formats``).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
+import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cordsim.errors import ScenarioError
 from cordsim.run.results import SimulationResult
 
 MAX_TITLE = 300  # characters of a scenario's name and description shown in a title
+
+COLUMN_WIDTH = 7.2  # inches: a journal's double-column figure width
+FONT = 7.0  # points: tick labels, axis labels, legends (the smallest text in a figure)
+TITLE_FONT = 8.0  # points: panel titles and figure titles
+FORMATS = ("png", "svg", "pdf")
+PNG_DPI = 200
+
+CONTROL_COLOR = "#6b6b6b"  # the first arm (vehicle / control)
+# Okabe & Ito (2008) colour-blind-safe palette, then Tol's muted colours for many arms.
+ARM_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+               "#882255", "#117733", "#332288", "#AA4499", "#999933", "#44AA99")
+OBSERVATION_COLOR = "black"
+OBSERVATION_MARKERS = ("o", "s", "D", "P", "X", "h", "p", "*")  # no triangles: doses
+
+
+def arm_colors(arms: Iterable[str]) -> dict[str, str]:
+    """One colour per arm, by the arm's place in the scenario: the first arm (the vehicle or
+    control every difference refers to) grey, the treated arms in :data:`ARM_PALETTE` order.
+    Every multi-arm figure of a run uses this mapping, so an arm has one colour throughout.
+
+    >>> arm_colors(["vehicle", "IV MSC"])
+    {'vehicle': '#6b6b6b', 'IV MSC': '#0072B2'}
+    """
+    names = list(dict.fromkeys(arms))
+    out = {}
+    for i, name in enumerate(names):
+        out[name] = CONTROL_COLOR if i == 0 else ARM_PALETTE[(i - 1) % len(ARM_PALETTE)]
+    return out
+
+
+def figure_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise ``--format`` values (``"png"``, ``"svg,pdf"``, ``["png", "pdf"]``) to a
+    tuple of distinct formats from :data:`FORMATS`; None gives ``("png",)``."""
+    if formats is None:
+        return ("png",)
+    items = [formats] if isinstance(formats, str) else list(formats)
+    out: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            fmt = part.strip().lower().lstrip(".")
+            if not fmt:
+                continue
+            if fmt not in FORMATS:
+                raise ScenarioError(f"--format must be one or more of {', '.join(FORMATS)} "
+                                    f"(comma-separated or repeated), got {part.strip()!r}")
+            if fmt not in out:
+                out.append(fmt)
+    if not out:
+        raise ScenarioError(f"--format must name at least one of {', '.join(FORMATS)}")
+    return tuple(out)
+
+
+def figure_paths(path: str | Path, formats: str | Iterable[str] | None = None) -> list[Path]:
+    """The files :func:`save_figure` writes for ``path`` in ``formats`` (the suffix of
+    ``path`` is replaced by each format's; without ``formats``, ``path`` itself)."""
+    path = Path(path)
+    if formats is None:
+        return [path]
+    return [path.with_suffix(f".{fmt}") for fmt in figure_formats(formats)]
+
+
+def save_figure(fig: Figure, path: str | Path,
+                formats: str | Iterable[str] | None = None) -> list[Path]:
+    """Write ``fig`` to ``path`` in each of ``formats`` (PNG at 200 dpi; SVG and PDF as
+    vector graphics with no creation date, so reruns give identical files; their text stays
+    text, editable in a drawing program: SVG ``<text>``, PDF TrueType fonts, not Type 3)."""
+    from matplotlib import rc_context
+
+    written = []
+    with rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):  # this call only
+        for p in figure_paths(path, formats):
+            fmt = p.suffix.lstrip(".").lower()
+            metadata = ({"Date": None} if fmt == "svg" else
+                        {"CreationDate": None} if fmt == "pdf" else None)
+            fig.savefig(p, dpi=PNG_DPI, metadata=metadata)
+            written.append(p)
+    return written
 
 
 def _title(text: str) -> str:
@@ -24,29 +115,200 @@ def _title(text: str) -> str:
     return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+def _save(fig: Figure, path: str | Path,
+          formats: str | Iterable[str] | None = None) -> Path:
+    return save_figure(fig, path, formats)[0]
 
 WEEK_TICKS = [0, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
 
 
-def _days_axis(ax: Axes, end: float) -> None:
+def _days_axis(ax: Axes, end: float, *, compact: bool = False) -> None:
     ticks = [t for t in WEEK_TICKS if t <= end] if end > 14 else None
+    if ticks and (compact or end > 42):  # a narrow panel: a tick every two weeks
+        ticks = ticks[::2] if compact or len(ticks) > 8 else ticks
     if ticks:
         ax.set_xticks(ticks)
     ax.set_xlim(0, end)
-    ax.set_xlabel("days after injury")
+    ax.set_xlabel("days after injury", fontsize=FONT)
     ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=FONT)
+    ax.yaxis.label.set_fontsize(FONT)
+    ax.yaxis.get_offset_text().set_fontsize(FONT)
 
 
-def plot_natural_history(result: SimulationResult, path: str | Path, *,
-                         title: str | None = None) -> Path:
-    """Six panels after the review's Fig. 1: injury, cells, M1/M2, cytokines, BSCB, BBB."""
+# ---------------------------------------------------------------- doses and observations
+def dose_times(result: SimulationResult) -> list[float]:
+    """Days of every administration of the result's protocol (an infusion: its start)."""
+    times: list[float] = []
+    for d in result.provenance.protocol.get("doses", []) or []:
+        start = float(d.get("start", 0.0))
+        schedule = d.get("schedule", "bolus")
+        if schedule == "daily":
+            times += [start + i for i in range(int(d.get("count", 1)))]
+        elif schedule == "times":
+            times += [start + float(t) for t in d.get("times", [])]
+        else:
+            times.append(start)
+    return sorted(set(times))
+
+
+def _dose_markers(ax: Axes, results: Mapping[str, SimulationResult],
+                  colors: Mapping[str, str]) -> None:
+    """Triangles on the time axis at each arm's dose times, one row per treated arm."""
+    row = 0
+    for arm, r in results.items():
+        times = dose_times(r)
+        if not times:
+            continue
+        ax.plot(times, [0.025 + 0.045 * row] * len(times), ls="none", marker="^", ms=4,
+                color=colors.get(arm, "black"), transform=ax.get_xaxis_transform(),
+                clip_on=False, label="_dose", gid=f"dose-markers-{row}", zorder=4)
+        row += 1
+
+
+_SPREAD_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(-?\d+(?:\.\d+)?)\s*$")
+_AUTHOR = re.compile(r"^\(?(?:authors recalled: )?([A-Z][A-Za-z\-]+(?: [A-Z][a-z]+)?)"
+                     r"(?:\s+[A-Z]{1,3}\b|,|\s+et al|\s+&|\s+and\b)")
+_JOURNAL = re.compile(r"['’]\s*([A-Z][A-Za-z .]+?)\s+((?:19|20)\d{2})\b")
+_YEAR = re.compile(r"\b(19\d{2}|20\d{2})\b")
+PRODUCT_LABELS = {"msc": "MSC", "sev_naive": "sEV", "sev_primed": "primed sEV"}
+
+
+def _short_source(source: str) -> str | None:
+    m, y = _AUTHOR.match(source.strip()), _YEAR.search(source)
+    if m and y:
+        return f"{m.group(1)} {y.group(1)}"
+    j = _JOURNAL.search(source)  # a title in quotes, then the journal and year
+    return f"{j.group(1)} {j.group(2)}" if j else None
+
+
+def _spread(value: str, spread: str, spread_type: str) -> tuple[float, float, float] | None:
+    """(value, low, high) of a row: a range or CI as written, a single spread as +/-."""
+    val = float(value) if value.strip() else math.nan
+    m = _SPREAD_RANGE.match(spread)
+    if m:
+        lo, hi = float(m.group(1)), float(m.group(2))
+        return (val if math.isfinite(val) else (lo + hi) / 2, lo, hi)
+    if not math.isfinite(val):
+        return None
+    try:
+        s = float(spread)
+    except ValueError:
+        return val, val, val
+    return val, val - s, val + s
+
+
+def literature_points(readout: str, *, injury: str, kind: str = "level") -> list[dict[str, Any]]:
+    """Published observations of ``readout`` for the injury preset ``injury`` that a panel
+    can show, from the observation dataset (:func:`cordsim.data.observations`):
+    ``kind="level"``: untreated or vehicle animals (rows compared by level, in the model's
+    units); ``kind="gain"``: treated minus vehicle (rows compared by gain, e.g. pooled BBB
+    gains of MSCs and MSC-sEVs). Each point: ``time``, ``value``, ``lo``, ``hi`` (the
+    spread as published: SEM, SD, range or 95% CI), ``spread_type``, ``label`` (first
+    author and year, product for gains), ``obs_id``. Rows repeating the same time and value
+    (one study entered twice) appear once."""
+    from cordsim.data import observations
+
+    if not injury:
+        return []
+    df = observations()
+    if kind == "level":
+        rows = df[(df["model"] == readout) & (df["comparison"] == "level")
+                  & df["condition"].isin(["untreated", "vehicle"])]
+    elif kind == "gain":
+        rows = df[(df["model"] == readout) & (df["comparison"] == "gain")
+                  & (df["condition"] == "treated")]
+    else:
+        raise ValueError(f"kind must be 'level' or 'gain', got {kind!r}")
+    rows = rows[rows["injury"] == injury]
+    points: list[dict[str, Any]] = []
+    seen: set[tuple[float, float]] = set()
+    for r in rows.itertuples():
+        if not str(r.time_day).strip():
+            continue
+        vals = _spread(str(r.value), str(r.spread), str(r.spread_type))
+        if vals is None:
+            continue
+        t = float(r.time_day)
+        key = (round(t, 3), round(vals[0], 3))
+        if key in seen:
+            continue
+        seen.add(key)
+        label = _short_source(str(r.source)) or str(r.obs_id)
+        if kind == "gain" and str(r.protocol).strip():
+            prods = {d.get("product") for d in json.loads(r.protocol)}
+            label += " (" + ", ".join(PRODUCT_LABELS.get(p, p) for p in sorted(prods)) + ")"
+        spread_type = str(r.spread_type).split(" (")[0].strip()
+        if spread_type == "none":
+            spread_type = ""
+        if spread_type.startswith("unspecified"):
+            spread_type = "±"
+        points.append({"time": t, "value": vals[0], "lo": vals[1], "hi": vals[2],
+                       "spread_type": spread_type, "label": label, "obs_id": str(r.obs_id)})
+    return sorted(points, key=lambda p: (p["time"], p["label"]))
+
+
+def _overlay(ax: Axes, points: list[dict[str, Any]], end: float) -> int:
+    """Draw observations as black markers with their spread; returns how many were drawn."""
+    points = [p for p in points if 0 <= p["time"] <= end]
+    by_time: dict[float, int] = {}
+    for k, p in enumerate(points):
+        same = by_time.get(p["time"], 0)
+        by_time[p["time"]] = same + 1
+        dx = 0.012 * end * ((same + 1) // 2) * (1 if same % 2 else -1)  # side by side
+        kind = f", {p['spread_type']}" if p["spread_type"] and p["lo"] != p["hi"] else ""
+        ax.errorbar([p["time"] + dx], [p["value"]],
+                    yerr=[[p["value"] - p["lo"]], [p["hi"] - p["value"]]],
+                    fmt=OBSERVATION_MARKERS[k % len(OBSERVATION_MARKERS)], ms=3.5,
+                    color=OBSERVATION_COLOR, mfc="white", mew=0.9, elinewidth=0.9,
+                    capsize=2, zorder=5, label=f"{p['label']}{kind}")
+    return len(points)
+
+
+def _injury(results: Mapping[str, SimulationResult]) -> str:
+    """The injury preset all ``results`` share ("" when they differ: no observation then
+    fits every line)."""
+    injuries = {r.provenance.injury_severity_preset for r in results.values()}
+    return injuries.pop() if len(injuries) == 1 else ""
+
+
+def _ensemble_band(ax: Axes, ensemble: Any, arm: str, variable: str, color: str,
+                   alpha: float = 0.2) -> bool:
+    if ensemble is None:
+        return False
+    part = ensemble[(ensemble["arm"] == arm) & (ensemble["variable"] == variable)]
+    if part.empty:
+        return False
+    ax.fill_between(part["time_day"], part["q05"], part["q95"], color=color, alpha=alpha,
+                    lw=0, gid=f"band-{variable}")
+    for q in ("q05", "q95"):  # the edges, so overlapping bands stay apart
+        ax.plot(part["time_day"], part[q], color=color, lw=0.5, ls=(0, (2, 2)),
+                label="_band")
+    return True
+
+
+def _legend(ax: Axes, *, skip: Iterable[str] = (), **kwargs: Any) -> None:
+    """A legend in the figure's font; ``skip``: labels left out (e.g. the arms, named in
+    another panel's legend)."""
+    skip = set(skip)
+    pairs = [(h, lab) for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)
+             if lab not in skip]
+    if pairs:
+        handles, labels = zip(*pairs, strict=True)
+        ax.legend(handles, labels, fontsize=FONT, title_fontsize=FONT, **kwargs)
+
+
+def _panel_title(ax: Axes, text: str, width: int = 60) -> None:
+    ax.set_title(textwrap.fill(text, width), fontsize=TITLE_FONT)
+
+
+def natural_history_figure(result: SimulationResult, *, title: str | None = None,
+                           observations: bool = True) -> Figure:
+    """Six panels after the review's Fig. 1: injury, cells, M1/M2, cytokines, BSCB, BBB
+    (with the published BBB scores of untreated or vehicle animals of the same injury)."""
     end = float(result.time[-1])
     t = result.time
-    fig = Figure(figsize=(15, 8.5), layout="constrained")
+    fig = Figure(figsize=(COLUMN_WIDTH, 4.8), layout="constrained")
     axes = fig.subplots(2, 3)
     (a, b, c), (d, e, f) = axes
 
@@ -54,80 +316,113 @@ def plot_natural_history(result: SimulationResult, path: str | Path, *,
     a.plot(t, result["oligodendrocytes_fraction"], label="oligodendrocytes")
     a.plot(t, result["axons_spared"], label="spared axons")
     a.plot(t, result["myelin_debris"], "--", label="myelin debris")
-    a.set_title("A  Primary and secondary injury")
+    _panel_title(a, "A  Primary and secondary injury")
     a.set_ylabel("fraction of intact cord")
     a.set_ylim(bottom=0)
-    a.legend(fontsize=8)
 
     b.plot(t, result["neutrophils"] / 1e3, label="neutrophils")
     b.plot(t, result["microglia_activated"] / 1e3, label="activated microglia")
-    b.plot(t, result["macrophages"] / 1e3, label="macrophages (monocyte-derived)")
-    b.set_title("B  Immune cells in the lesion")
+    b.plot(t, result["macrophages"] / 1e3, label="macrophages")
+    _panel_title(b, "B  Immune cells in the lesion")
     b.set_ylabel("thousand cells / mm³")
-    b.legend(fontsize=8)
 
     c.plot(t, result["m2_fraction_macrophages"], label="macrophages")
     c.plot(t, result["m2_fraction_microglia"], label="microglia")
     c.axhline(0.5, color="grey", lw=0.8, ls=":")
     c.set_ylim(0, 1)
-    c.set_title("C  Polarization: M2-like share (0 = M1-like, 1 = M2-like)")
+    _panel_title(c, "C  M2-like share (0 = M1-like)")
     c.set_ylabel("M2-like fraction")
-    c.legend(fontsize=8)
 
     for name, label in (("tnf", "TNF-α"), ("il1b", "IL-1β"), ("il6", "IL-6"),
                         ("il10", "IL-10"), ("tgfb", "TGF-β")):
         d.plot(t, result[name], label=label)
     d.set_yscale("symlog", linthresh=1.0)
-    d.set_title("D  Lesion cytokines")
+    _panel_title(d, "D  Lesion cytokines")
     d.set_ylabel("pg/mL")
-    d.legend(fontsize=8, ncol=2)
 
     e.plot(t, result["bscb_permeability"], color="tab:red")
     e.axhline(1.0, color="grey", lw=0.8, ls=":")
-    e.set_title("E  BSCB permeability (1 = intact cord)")
+    _panel_title(e, "E  BSCB permeability (1 = intact)")
     e.set_ylabel("relative permeability")
 
-    f.plot(t, result["bbb_score"], color="black")
+    f.plot(t, result["bbb_score"], color="black", label="cordsim")
+    if observations:
+        _overlay(f, literature_points("bbb_score", injury=result.provenance
+                                      .injury_severity_preset), end)
     f.set_ylim(0, 21)
-    f.set_title("F  Locomotor recovery")
+    _panel_title(f, "F  Locomotor recovery")
     f.set_ylabel("BBB score (0-21)")
 
     for ax in axes.flat:
-        _days_axis(ax, end)
-    fig.suptitle(_title(title or "cordsim natural history: "
-                        f"{result.provenance.injury_description}"))
-    return _save(fig, path)
+        _days_axis(ax, end, compact=True)
+        _dose_markers(ax, {"": result}, {"": "black"})
+    for ax in (a, b, c):
+        _legend(ax)
+    _legend(f, loc="lower right")
+    _legend(d, ncol=2)
+    fig.suptitle(textwrap.fill(_title(title or "cordsim natural history: "
+                                      f"{result.provenance.injury_description}"), 120),
+                 fontsize=TITLE_FONT)
+    return fig
 
 
-def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path) -> Path:
-    """Tissue sparing, lesion volume, serum cytokines and BBB score for one or more runs."""
-    fig = Figure(figsize=(17, 4.2), layout="constrained")
-    axes = fig.subplots(1, 4)
+def plot_natural_history(result: SimulationResult, path: str | Path, *,
+                         title: str | None = None, observations: bool = True,
+                         formats: str | Iterable[str] | None = None) -> Path:
+    """Write :func:`natural_history_figure` to ``path`` (in each of ``formats``); returns
+    the first file written."""
+    return _save(natural_history_figure(result, title=title, observations=observations),
+                 path, formats)
+
+
+def outcomes_figure(results: Mapping[str, SimulationResult], *,
+                    observations: bool = True) -> Figure:
+    """Tissue sparing, lesion volume, serum cytokines, scar and BBB score for one or more
+    runs, one colour per run (:func:`arm_colors`)."""
+    fig = Figure(figsize=(COLUMN_WIDTH, 4.9), layout="constrained")
+    axes = fig.subplots(2, 2).flat
     end = max(float(r.time[-1]) for r in results.values())
+    colors = arm_colors(results)
     for label, r in results.items():
-        (line,) = axes[0].plot(r.time, r["spared_tissue_fraction"], label=label)
-        axes[0].plot(r.time, r["lesion_volume_fraction"], ls="--", color=line.get_color())
-        axes[1].plot(r.time, r["serum_tnf"], color=line.get_color(), label=f"{label} TNF-α")
-        axes[1].plot(r.time, r["serum_il6"], ls="--", color=line.get_color(),
-                     label=f"{label} IL-6")
-        axes[2].plot(r.time, r["scar_cspg"], color=line.get_color(), label=f"{label} CSPG")
-        axes[2].plot(r.time, r["scar_fibrotic"], ls="--", color=line.get_color(),
+        color = colors[label]
+        axes[0].plot(r.time, r["spared_tissue_fraction"], color=color, label=label)
+        axes[0].plot(r.time, r["lesion_volume_fraction"], ls="--", color=color)
+        axes[1].plot(r.time, r["serum_tnf"], color=color, label=f"{label} TNF-α")
+        axes[1].plot(r.time, r["serum_il6"], ls="--", color=color, label=f"{label} IL-6")
+        axes[2].plot(r.time, r["scar_cspg"], color=color, label=f"{label} CSPG")
+        axes[2].plot(r.time, r["scar_fibrotic"], ls="--", color=color,
                      label=f"{label} fibrotic")
-        axes[3].plot(r.time, r["bbb_score"], color=line.get_color(), label=label)
-    axes[0].set_title("Spared tissue (solid) and lesion volume (dashed)")
+        axes[3].plot(r.time, r["bbb_score"], color=color, label=label)
+    if observations:
+        _overlay(axes[0], literature_points("spared_tissue_fraction",
+                                            injury=_injury(results)), end)
+        _overlay(axes[3], literature_points("bbb_score", injury=_injury(results)), end)
+    _panel_title(axes[0], "Spared tissue (solid) and lesion volume (dashed)")
     axes[0].set_ylabel("fraction of epicenter")
     axes[0].set_ylim(0, 1)
-    axes[1].set_title("Serum TNF-α (solid) and IL-6 (dashed)")
+    _panel_title(axes[1], "Serum TNF-α (solid) and IL-6 (dashed)")
     axes[1].set_ylabel("pg/mL")
-    axes[2].set_title("Scar: astroglial CSPG and fibrotic")
+    _panel_title(axes[2], "Scar: astroglial CSPG (solid) and fibrotic (dashed)")
     axes[2].set_ylabel("fraction of maximal")
-    axes[3].set_title("BBB locomotor score")
+    _panel_title(axes[3], "BBB locomotor score")
     axes[3].set_ylabel("BBB (0-21)")
     axes[3].set_ylim(0, 21)
     for ax in axes:
         _days_axis(ax, end)
-        ax.legend(fontsize=7)
-    return _save(fig, path)
+        _dose_markers(ax, results, colors)
+    _legend(axes[0])
+    _legend(axes[3], skip=results, loc="lower right")
+    for ax in (axes[1], axes[2]):
+        if len(results) <= 3:
+            _legend(ax, ncol=2 if len(results) > 1 else 1)
+    return fig
+
+
+def plot_outcomes(results: Mapping[str, SimulationResult], path: str | Path, *,
+                  observations: bool = True,
+                  formats: str | Iterable[str] | None = None) -> Path:
+    """Write :func:`outcomes_figure` to ``path`` (in each of ``formats``)."""
+    return _save(outcomes_figure(results, observations=observations), path, formats)
 
 
 COMPARISON_PANELS = (
@@ -142,27 +437,126 @@ COMPARISON_PANELS = (
 )
 
 
-def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *,
-                    title: str = "", panels: tuple = COMPARISON_PANELS) -> Path:
-    """One panel per readout, one line per arm (first arm = control, in black)."""
+def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "",
+                      panels: tuple = COMPARISON_PANELS, ensemble: Any = None,
+                      observations: bool = True) -> Figure:
+    """One panel per readout, one line per arm (:func:`arm_colors`), dose times marked on
+    every time axis. With a BBB panel and more than one arm, the top row shows the BBB
+    score (with the published scores of untreated/vehicle animals of the same injury) and
+    the BBB gain of each treated arm over the first arm, with the 5-95% band of a fitted
+    parameter ensemble (``ensemble``: :func:`cordsim.run.ensemble.run_ensemble`'s table)
+    and the published gains with their 95% CIs. Bands of the ensemble are drawn on every
+    other panel too."""
+    colors = arm_colors(results)
+    names = [p[0] for p in panels]
+    gain = "bbb_score" in names and len(results) > 1
+    top = [p for p in panels if p[0] == "bbb_score"] if gain else []
+    rest = [p for p in panels if p not in top]
     ncol = 4
-    nrow = -(-len(panels) // ncol)
-    fig = Figure(figsize=(4.3 * ncol, 3.6 * nrow), layout="constrained")
-    axes = fig.subplots(nrow, ncol, squeeze=False)
+    nrow = -(-(len(rest) + 1) // ncol)  # + 1: the arms' legend takes a slot
+    ratios = [1.35] * bool(gain) + [1.0] * nrow
+    fig = Figure(figsize=(COLUMN_WIDTH, 1.75 * sum(ratios) + 0.4), layout="constrained")
+    grid = fig.add_gridspec(len(ratios), ncol, height_ratios=ratios)
     end = max(float(r.time[-1]) for r in results.values())
-    for ax, (name, label, ylim) in zip(axes.flat, panels, strict=False):
-        for i, (arm, r) in enumerate(results.items()):
-            ax.plot(r.time, r[name], label=arm, color="black" if i == 0 else None,
-                    lw=1.8 if i == 0 else 1.4)
-        ax.set_title(label, fontsize=10)
+    injury = _injury(results)
+    control = next(iter(results))
+    ax_bbb = fig.add_subplot(grid[0, :2]) if gain else None
+    ax_gain = fig.add_subplot(grid[0, 2:]) if gain else None
+    axes = [fig.add_subplot(grid[int(gain) + k // ncol, k % ncol]) for k in range(nrow * ncol)]
+    drawn = [(ax_bbb, *top[0])] if gain else []
+    drawn += list(zip(axes, (p[0] for p in rest), (p[1] for p in rest), (p[2] for p in rest),
+                      strict=False))
+    members = None
+    for ax, name, label, ylim in drawn:
+        for arm, r in results.items():
+            if name not in r.data:
+                continue
+            banded = _ensemble_band(ax, ensemble, arm, name, colors[arm], alpha=0.15)
+            ax.plot(r.time, r[name], label=arm, color=colors[arm],
+                    lw=1.3 if arm == control else 1.1)
+            if banded:
+                part = ensemble[ensemble["arm"] == arm]
+                members = int(part["members"].iloc[0])
+        _panel_title(ax, label, 60 if ax is ax_bbb else 28)
         if ylim:
             ax.set_ylim(*ylim)
-        _days_axis(ax, end)
-    for ax in list(axes.flat)[len(panels):]:
+        if name == "bbb_score" and observations:
+            _overlay(ax, literature_points("bbb_score", injury=injury), end)
+    if gain:
+        assert ax_gain is not None and ax_bbb is not None
+        ref = results[control]
+        ax_gain.axhline(0, color=colors[control], lw=1.0)
+        for arm, r in list(results.items())[1:]:
+            _ensemble_band(ax_gain, ensemble, arm, "bbb_gain", colors[arm], alpha=0.25)
+            ax_gain.plot(r.time, r["bbb_score"] - np.interp(r.time, ref.time, ref["bbb_score"]),
+                         color=colors[arm], lw=1.3, label=arm)
+        if observations:
+            _overlay(ax_gain, literature_points("bbb_score", injury=injury, kind="gain"), end)
+        _panel_title(ax_gain, f"BBB gain over {control} (points)")
+        ax_gain.set_ylabel("BBB points", fontsize=FONT)
+        ax_bbb.set_ylabel("BBB score", fontsize=FONT)
+        _legend(ax_gain, skip=results, loc="upper left", title="published gains")
+        _legend(ax_bbb, skip=results, loc="lower right", title="published, untreated")
+    for ax, *_ in drawn:
+        _days_axis(ax, end, compact=ax is not ax_bbb)
+        _dose_markers(ax, results, colors)
+    if gain:
+        assert ax_gain is not None
+        _days_axis(ax_gain, end)
+        _dose_markers(ax_gain, results, colors)
+    key = axes[len(rest)]
+    key.axis("off")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[a], lw=1.5, label=a) for a in results]
+    handles.append(Line2D([], [], color="black", ls="none", marker="^", ms=4,
+                          label="dose (arm's colour)"))
+    if members:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="grey", alpha=0.3,
+                             label=f"5-95% over {members} fitted parameter sets"))
+    key.legend(handles=handles, fontsize=FONT, loc="center", frameon=False,
+               title="arms", title_fontsize=FONT)
+    for ax in axes[len(rest) + 1:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(textwrap.fill(_title(title), 150), fontsize=10)
-    return _save(fig, path)
+    if title:
+        fig.suptitle(textwrap.fill(_title(title), 120), fontsize=TITLE_FONT)
+    return fig
+
+
+def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *,
+                    title: str = "", panels: tuple = COMPARISON_PANELS, ensemble: Any = None,
+                    observations: bool = True,
+                    formats: str | Iterable[str] | None = None) -> Path:
+    """Write :func:`comparison_figure` to ``path`` (in each of ``formats``); returns the
+    first file written."""
+    return _save(comparison_figure(results, title=title, panels=panels, ensemble=ensemble,
+                                   observations=observations), path, formats)
+
+
+RUN_FIGURES = ("fig_comparison", "fig_natural_history", "fig_outcomes")
+
+
+def write_run_figures(results: Mapping[str, SimulationResult], out: str | Path, *,
+                      title: str = "", control_title: str | None = None,
+                      ensemble: Any = None,
+                      formats: str | Iterable[str] | None = None) -> list[Path]:
+    """The figures of a scenario run in the folder ``out``, each in every one of ``formats``
+    (default PNG): ``fig_comparison`` (:func:`comparison_figure`, with the ensemble's bands
+    when ``ensemble`` is given), and, when the run has more than one time point,
+    ``fig_natural_history`` (the first arm) and ``fig_outcomes``. Returns the files
+    written."""
+    out = Path(out)
+    formats = figure_formats(formats)
+    written = save_figure(comparison_figure(results, title=title, ensemble=ensemble),
+                          out / "fig_comparison.png", formats)
+    first = next(iter(results.values()))
+    if first.time.size > 1:
+        written += save_figure(natural_history_figure(first, title=control_title),
+                               out / "fig_natural_history.png", formats)
+        written += save_figure(outcomes_figure(results), out / "fig_outcomes.png", formats)
+    return written
 
 
 def plot_dose_response(doses: list[float], values: list[float], path: str | Path, *,
@@ -228,33 +622,49 @@ def plot_identifiability(table, path: str | Path) -> Path:  # type: ignore[no-un
     return _save(fig, path)
 
 
+
 ENSEMBLE_PANELS = (("bbb_score", "BBB locomotor score (0-21)"),
                    ("bbb_gain", "BBB gain over the first arm (points)"),
                    ("bscb_permeability", "BSCB permeability (1 = intact)"),
                    ("spared_tissue_fraction", "Spared tissue (fraction)"))
 
 
-def plot_ensemble(df, path: str | Path, *, title: str = "") -> Path:  # type: ignore[no-untyped-def]
-    """Median and 90% credible band over the ensemble, one colour per arm."""
-    fig = Figure(figsize=(17, 4.2), layout="constrained")
-    axes = fig.subplots(1, len(ENSEMBLE_PANELS))
+def ensemble_figure(df, *, title: str = "", injury: str | None = None,  # type: ignore[no-untyped-def]
+                    observations: bool = True) -> Figure:
+    """Median and 90% credible band over the ensemble, one colour per arm
+    (:func:`arm_colors`); with ``injury``, the published observations of that injury."""
+    fig = Figure(figsize=(COLUMN_WIDTH, 4.9), layout="constrained")
+    axes = fig.subplots(2, 2).flat
     arms = list(dict.fromkeys(df["arm"]))
+    colors = arm_colors(arms)
     end = float(df["time_day"].max())
     for ax, (name, label) in zip(axes, ENSEMBLE_PANELS, strict=True):
-        for i, arm in enumerate(arms):
+        for arm in arms:
             part = df[(df["arm"] == arm) & (df["variable"] == name)]
             if part.empty:
                 continue
-            color = f"C{i}" if i else "black"
-            ax.fill_between(part["time_day"], part["q05"], part["q95"], color=color, alpha=0.2)
-            ax.plot(part["time_day"], part["q50"], color=color,
+            ax.fill_between(part["time_day"], part["q05"], part["q95"], color=colors[arm],
+                            alpha=0.2, lw=0, gid=f"band-{name}")
+            ax.plot(part["time_day"], part["q50"], color=colors[arm],
                     label=f"{arm} (n={int(part['members'].iloc[0])})")
-        ax.set_title(label, fontsize=10)
+        if observations and injury and name in ("bbb_score", "spared_tissue_fraction"):
+            _overlay(ax, literature_points(name, injury=injury), end)
+        if observations and injury and name == "bbb_gain":
+            _overlay(ax, literature_points("bbb_score", injury=injury, kind="gain"), end)
+        _panel_title(ax, label)
         _days_axis(ax, end)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(_title(title or "Ensemble of fitted parameter sets: median and 90% band"),
-                 fontsize=10)
-    return _save(fig, path)
+        _legend(ax)
+    fig.suptitle(textwrap.fill(_title(title or "Ensemble of fitted parameter sets: median "
+                                      "and 90% band"), 120), fontsize=TITLE_FONT)
+    return fig
+
+
+def plot_ensemble(df, path: str | Path, *, title: str = "", injury: str | None = None,  # type: ignore[no-untyped-def]
+                  observations: bool = True,
+                  formats: str | Iterable[str] | None = None) -> Path:
+    """Write :func:`ensemble_figure` to ``path`` (in each of ``formats``)."""
+    return _save(ensemble_figure(df, title=title, injury=injury, observations=observations),
+                 path, formats)
 
 
 def plot_sensitivity(tables: Mapping[str, object], method: str, path: str | Path, *,
