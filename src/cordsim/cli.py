@@ -62,35 +62,66 @@ def _print_written(paths: list[Path]) -> None:
     print("wrote: " + ", ".join(str(p) for p in paths))
 
 
-def _natural_history_outputs(result, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
-    from cordsim.io.plotting import plot_natural_history, plot_outcomes
+def _natural_history_outputs(result, out: Path,  # type: ignore[no-untyped-def]
+                             formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    from cordsim.io.plotting import natural_history_figure, outcomes_figure, save_figure
     from cordsim.io.writers import write_result
 
     written = write_result(result, out)
     if result.time.size > 1:
-        written.append(plot_natural_history(result, out / "fig_natural_history.png"))
-        written.append(plot_outcomes({result.provenance.injury_severity_preset: result},
-                                     out / "fig_outcomes.png"))
+        written += save_figure(natural_history_figure(result), out / "fig_natural_history.png",
+                               formats)
+        written += save_figure(outcomes_figure({result.provenance.injury_severity_preset:
+                                                result}), out / "fig_outcomes.png", formats)
     return written
 
 
-def _write_ensemble(scenario, n: int, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+DEFAULT_ENSEMBLE = 50  # members a multi-arm scenario run uses for its bands (0.7 s, default)
+
+
+def _write_ensemble(scenario, n: int, out: Path,  # type: ignore[no-untyped-def]
+                    formats: tuple[str, ...] = ("png",)) -> tuple[object, list[Path]]:
     from cordsim.data import ensemble_members
-    from cordsim.io.plotting import plot_ensemble
+    from cordsim.io.plotting import ensemble_figure, save_figure
     from cordsim.run.ensemble import run_ensemble
 
     df = run_ensemble(scenario, ensemble_members(n))
     df.to_csv(out / "ensemble.csv", index=False, float_format="%.6g")
-    return [out / "ensemble.csv",
-            plot_ensemble(df, out / "fig_ensemble.png", title=f"{scenario.name}: median and "
-                          f"90% band over {n} fitted parameter sets")]
+    fig = ensemble_figure(df, title=f"{scenario.name}: median and 90% band over {n} fitted "
+                          "parameter sets", injury=scenario.injury.severity)
+    return df, [out / "ensemble.csv", *save_figure(fig, out / "fig_ensemble.png", formats)]
+
+
+def _run_figures(res, scenario, out: Path, written: list[Path], ensemble,  # type: ignore[no-untyped-def]
+                 formats: tuple[str, ...]) -> list[Path]:
+    """The run's figures in every format, the comparison with the ensemble's bands: the
+    PNGs already in ``written`` (drawn by the same functions) are kept, except the
+    comparison when there are bands to add."""
+    from cordsim.io.plotting import RUN_FIGURES, write_run_figures
+
+    figures = [Path(p) for p in written if Path(p).stem in RUN_FIGURES]
+    if "png" not in formats:  # asked for vector formats only
+        for p in figures:
+            p.unlink(missing_ok=True)
+    keep = [p for p in figures if "png" in formats
+            and not (ensemble is not None and p.stem == "fig_comparison")]
+    return [p for p in written if Path(p).stem not in RUN_FIGURES] + write_run_figures(
+        res.arms, out, title=f"{scenario.name}: {scenario.description}", ensemble=ensemble,
+        control_title=f"{scenario.name}: {res.control} arm", formats=formats, keep=keep)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from cordsim.io.plotting import figure_formats
+
+    args.format = figure_formats(args.format)  # refuse a bad format before any work
     if args.ensemble is not None:
         from cordsim.data import ensemble_members
 
-        ensemble_members(args.ensemble)  # refuse a bad size before any work
+        if isinstance(args.ensemble, int) and args.ensemble < 0:
+            raise ScenarioError(f"--ensemble must be 0 (no ensemble) or a number of members "
+                                f"from 1 to {len(ensemble_members())}, got {args.ensemble}")
+        if args.ensemble:
+            ensemble_members(args.ensemble)  # refuse a bad size before any work
     if args.scenario != "natural-history":
         return _run_scenario_file(args)
     from cordsim.run.simulation import Simulation, _check_days
@@ -103,13 +134,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except SimulationError as exc:
             result, code = exc.partial, EXIT_SOLVER_FAILED
             print(f"cordsim: solver failure: {exc}", file=sys.stderr)
-        written = _natural_history_outputs(result, out)
+        written = _natural_history_outputs(result, out, args.format)
         if args.ensemble:
             from cordsim.design.scenario import Arm, Scenario
 
             one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
                            days=float(args.days), dt=float(args.dt))
-            written += _write_ensemble(one, args.ensemble, out)
+            written += _write_ensemble(one, args.ensemble, out, args.format)[1]
         if args.report:
             written.append(_report(out, out / "report.html"))
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
@@ -164,8 +195,13 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
         if failure is not None:
             code = EXIT_SOLVER_FAILED
             print(f"cordsim: solver failure: {failure}", file=sys.stderr)
-        if args.ensemble:
-            written += _write_ensemble(scenario, args.ensemble, out)
+        n = (args.ensemble if args.ensemble is not None else
+             DEFAULT_ENSEMBLE if len(scenario.arms) > 1 and code == EXIT_OK else 0)
+        ensemble = None
+        if n:
+            ensemble, paths = _write_ensemble(scenario, n, out, args.format)
+            written += paths
+        written = _run_figures(res, scenario, out, written, ensemble, args.format)
         if args.report:
             written.append(_report(out, out / "report.html"))
     print(f"{scenario.name}: {scenario.description}")
@@ -590,8 +626,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
     run.add_argument("--out", default="results/natural-history", help="output folder")
     run.add_argument("--ensemble", type=int, default=None, metavar="N",
-                     help="also run N members of the fitted ensemble: credible bands "
-                     "(ensemble.csv, fig_ensemble.png)")
+                     help="run N members of the fitted ensemble: credible bands "
+                     "(ensemble.csv, fig_ensemble.png, the band of the BBB gain in "
+                     f"fig_comparison); default {DEFAULT_ENSEMBLE} for a scenario of "
+                     "several arms, none for natural-history; 0: none")
+    run.add_argument("--format", action="append", default=None, metavar="FMT",
+                     help="figure format: png, svg or pdf, repeated or comma-separated "
+                     "(--format png,svg,pdf); every figure is written in each (default png)")
     run.add_argument("--report", action="store_true",
                      help="also write report.html (self-contained, with validation status)")
     run.set_defaults(func=_cmd_run)

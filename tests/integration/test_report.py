@@ -18,7 +18,11 @@ def test_run_report_is_one_offline_html_file(tmp_path, capsys):
                     "Parameters changed from the defaults", "Provenance"):
         assert f"<h2>{section}" in page
     images = re.findall(r'<img [^>]*src="([^"]{0,30})', page)
-    assert len(images) == 3 and all(s.startswith("data:image/png;base64,") for s in images)
+    # every figure of the run (the default run includes the ensemble's fig_ensemble.png)
+    figures = sorted(p.name for p in out.glob("fig_*.png"))
+    assert figures == ["fig_comparison.png", "fig_ensemble.png", "fig_natural_history.png",
+                       "fig_outcomes.png"]
+    assert len(images) == 4 and all(s.startswith("data:image/png;base64,") for s in images)
     # Nothing is fetched when it opens: no script, no stylesheet link, no remote URL.
     assert not re.search(r"<script|<link|<iframe|(src|href)=\"(https?:)?//", page)
     assert "bbb_score_day70_minus_vehicle" in page and "model_hash" in page
