@@ -59,9 +59,9 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     small = _small_problem(problem, tmp_path / "p")
     out = tmp_path / "fit"
     assert main(["calibrate", str(small), "--out", str(out), "--starts", "2",
-                 "--max-nfev", "15"]) == 0
+                 "--max-nfev", "15", "--ensemble-steps", "60"]) == 0
     for name in ("estimates.csv", "fit.csv", "starts.csv", "rat.toml", "summary.json",
-                 "samples.csv", "fig_fit.png", "fig_waterfall.png", "fig_identifiability.png"):
+                 "samples.csv", "ensemble.json", "fig_fit.png", "fig_waterfall.png", "fig_identifiability.png"):
         assert (out / name).stat().st_size > 0, name
     est = pd.read_csv(out / "estimates.csv")
     assert set(est["parameterId"]) == {"k_locomotor_recovery", "ec50_function_substrate"}
@@ -73,7 +73,14 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     assert starts["objective"].min() <= obj.neg_log_posterior(obj.prior_mean) + 1e-9
     fitted = cordsim.ParameterSet.load(out / "rat.toml", cordsim.CordModel())
     assert fitted.records["k_locomotor_recovery"].evidence == "fitted"
-    assert len(pd.read_csv(out / "samples.csv")) == 200
+    members = pd.read_csv(out / "samples.csv")
+    assert len(members) == 200
+    assert (members["k_locomotor_recovery"] >= est["lower"].min()).all()
+    assert members["k_locomotor_recovery"].nunique() > 20  # the walkers moved
+    diag = json.loads((out / "ensemble.json").read_text())
+    assert 0.05 < diag["acceptance"] < 0.95
+    # posterior draws fit the data about as well as the best fit (not ~10 log-units worse)
+    assert diag["neg_log_posterior_members_median"] < diag["neg_log_posterior_best"] + 3
 
 
 def test_user_problems_get_clear_errors(problem, tmp_path):
@@ -171,6 +178,12 @@ def test_ensemble_bands(tmp_path, capsys):
     bbb = df[(df["variable"] == "bbb_score") & (df["time_day"] == 14)].iloc[0]
     assert bbb["q05"] <= bbb["q50"] <= bbb["q95"] and bbb["members"] == 5
     assert (out / "fig_ensemble.png").stat().st_size > 0
-    assert main(["run", "natural-history", "--ensemble", "0", "--out", str(tmp_path / "x")]) \
+    assert main(["run", "natural-history", "--days", "14", "--ensemble", "0", "--out",
+                 str(tmp_path / "x")]) == 0  # 0: no ensemble
+    assert not (tmp_path / "x" / "ensemble.csv").exists()
+    capsys.readouterr()
+    assert main(["run", "natural-history", "--ensemble", "-3", "--out", str(tmp_path / "y")]) \
         == EXIT_BAD_INPUT
-    assert "--ensemble must be an integer from 1 to 200" in capsys.readouterr().err
+    assert "--ensemble must be 0 (no ensemble) or a number of members" in capsys.readouterr().err
+    assert main(["run", "natural-history", "--ensemble", "201", "--out", str(tmp_path / "z")]) \
+        == EXIT_BAD_INPUT

@@ -398,13 +398,14 @@ def estimates_table(objective: PetabObjective, result: CalibrationResult) -> Any
 
 def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
               max_nfev: int = 100, workers: int = 1, progress: bool = False,
-              samples: int = 0) -> CalibrationResult:
+              samples: int = 0, ensemble_steps: int | None = None) -> CalibrationResult:
     """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (with standard errors and
     identifiability), ``fit.csv``, ``starts.csv``, ``rat.toml`` (the parameter set with the
-    estimates), ``samples.csv`` (the ensemble, Laplace approximation), ``summary.json`` and
+    estimates), ``samples.csv`` (the ensemble: posterior draws by emcee, diagnostics in
+    ``ensemble.json``), ``summary.json`` and
     figures (fit against data with the data's SD; waterfall of the starts; identifiability).
     ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
-    from cordsim.analysis.uncertainty import laplace_ensemble, sample_posterior
+    from cordsim.analysis.uncertainty import ENSEMBLE_STEPS, posterior_ensemble, sample_posterior
     from cordsim.data import data_path
     from cordsim.io.plotting import plot_calibration, plot_identifiability
 
@@ -430,7 +431,10 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_calibration(table, result.starts, out)
     plot_identifiability(estimates, out / "fig_identifiability.png")
-    laplace_ensemble(objective, result.best, result.covariance, out, seed=seed)
+    summary["ensemble"] = posterior_ensemble(objective, result.best, out, seed=seed,
+                                              steps=ensemble_steps or ENSEMBLE_STEPS,
+                                              progress=progress)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if samples:
         sample_posterior(objective, result.best, samples, out, seed=seed)
     return result

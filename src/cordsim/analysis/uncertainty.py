@@ -1,44 +1,95 @@
 """Uncertainty after calibration: identifiability, and the ensemble of parameter sets that
 gives every prediction a credible band.
 
-:func:`laplace_ensemble` draws the ensemble from the Laplace approximation of the posterior at
-the best fit: a normal distribution in parameter scale whose covariance is the inverse of the
-Gauss-Newton Hessian of data and priors (``estimates.csv`` gives its standard errors and, per
-parameter, whether the data or the prior determine it). :func:`sample_posterior` runs pyPESTO's
-adaptive Metropolis sampler instead (``cordsim calibrate --samples N``) and reports whether the
-chain converged (Geweke test).
+:func:`posterior_ensemble` draws the ensemble from the posterior (data and priors) with
+emcee's ensemble sampler; ``estimates.csv`` gives the Laplace standard errors at the best
+fit and, per parameter, whether the data or the prior determine it. :func:`sample_posterior`
+runs pyPESTO's adaptive Metropolis sampler as well (``cordsim calibrate --samples N``) and
+reports whether its chain converged (Geweke test).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 ENSEMBLE_MEMBERS = 200
+ENSEMBLE_STEPS = 2000  # emcee steps per walker (half of them burn-in)
 
 
-def laplace_ensemble(objective: Any, best: np.ndarray, covariance: np.ndarray, out: str | Path,
-                     *, seed: int = 0, members: int = ENSEMBLE_MEMBERS) -> Any:
-    """``members`` parameter vectors from N(best, covariance) in parameter scale, redrawn
-    until inside the bounds; written as ``samples.csv`` (values in declared units)."""
+def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, seed: int = 0,
+                       members: int = ENSEMBLE_MEMBERS, steps: int = ENSEMBLE_STEPS,
+                       walkers: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """``members`` parameter vectors drawn from the posterior by emcee's affine-invariant
+    ensemble sampler, started in a small ball around ``best``; each step simulates all moving
+    walkers in one kernel call per condition. The first half of the chain is burn-in; the
+    members are spread evenly over the rest. Writes ``samples.csv`` (values in declared
+    units) and returns diagnostics (acceptance, autocorrelation time, how the members fit
+    against the best fit), also written to ``ensemble.json``.
+
+    Why not the Laplace approximation: on the shipped problem most parameters are determined
+    by their priors and the model is far from linear over a prior's width, so normal draws
+    around the best fit were ~10 log-units worse than it and their effects biased low."""
+    import emcee
+
+    rng = np.random.default_rng(seed)
+    best = np.asarray(best, float)
+    ndim = best.size
+    walkers = walkers or 2 * ndim + 2
+    walkers += walkers % 2
+
+    def log_prob(thetas: np.ndarray) -> np.ndarray:
+        thetas = np.atleast_2d(thetas)
+        lp = np.full(len(thetas), -np.inf)
+        inside = np.all((thetas >= objective.lb) & (thetas <= objective.ub), axis=1)
+        if inside.any():
+            sims = objective.simulate(list(thetas[inside]))
+            res = [objective._residuals(sim, th) for sim, th in zip(sims, thetas[inside],
+                                                                    strict=True)]
+            lp[inside] = [-0.5 * float(r @ r) for r in res]
+        return lp
+
+    ball = 0.01 * objective.prior_sd
+    start = np.clip(best + ball * rng.standard_normal((walkers, ndim)), objective.lb,
+                    objective.ub)
+    sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True)
+    sampler.random_state = np.random.RandomState(seed).get_state()
+    sampler.run_mcmc(start, steps, progress=progress)
+    burn = steps // 2
+    chain = sampler.get_chain(discard=burn, flat=True)
+    logp = sampler.get_log_prob(discard=burn, flat=True)
+    pick = np.linspace(0, len(chain) - 1, members).round().astype(int)
+    kept = chain[pick]
+    values = _values_table(objective, kept)
+    out = Path(out)
+    values.to_csv(out / "samples.csv", index=False, float_format="%.6g")
+    tau = sampler.get_autocorr_time(discard=burn, quiet=True, tol=0)
+    best_lp = float(log_prob(best[None, :])[0])
+    diagnostics = {
+        "sampler": f"emcee {emcee.__version__} (affine-invariant ensemble)",
+        "walkers": walkers, "steps": steps, "burn_in": burn, "members": members,
+        "seed": seed,
+        "acceptance": float(np.mean(sampler.acceptance_fraction)),
+        "autocorrelation_steps_max": float(np.nanmax(tau)),
+        "chain_over_autocorrelation": float((steps - burn) / np.nanmax(tau)),
+        "neg_log_posterior_best": -best_lp,
+        "neg_log_posterior_members_median": float(np.median(-logp[pick])),
+    }
+    (out / "ensemble.json").write_text(json.dumps(diagnostics, indent=1) + "\n")
+    return diagnostics
+
+
+def _values_table(objective: Any, rows: np.ndarray) -> Any:
     import pandas as pd
 
     from cordsim.analysis.scales import from_scale
 
-    rng = np.random.default_rng(seed)
-    cov = (covariance + covariance.T) / 2
-    kept: list[np.ndarray] = []
-    while len(kept) < members:
-        draws = rng.multivariate_normal(best, cov, size=members, method="eigh")
-        inside = np.all((draws >= objective.lb) & (draws <= objective.ub), axis=1)
-        kept.extend(draws[inside])
-    values = pd.DataFrame([{n: from_scale(x, s) for n, x, s in
-                            zip(objective.names, row, objective.scales, strict=True)}
-                           for row in kept[:members]])
-    values.to_csv(Path(out) / "samples.csv", index=False, float_format="%.6g")
-    return values
+    return pd.DataFrame([{n: from_scale(x, s) for n, x, s in
+                          zip(objective.names, row, objective.scales, strict=True)}
+                         for row in rows])
 
 
 def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str | Path, *,
