@@ -76,38 +76,6 @@ def _natural_history_outputs(result, out: Path,  # type: ignore[no-untyped-def]
     return written
 
 
-DEFAULT_ENSEMBLE = 50  # members a multi-arm scenario run uses for its bands (0.7 s, default)
-
-
-def _write_ensemble(scenario, n: int, out: Path,  # type: ignore[no-untyped-def]
-                    formats: tuple[str, ...] = ("png",)) -> tuple[object, list[Path]]:
-    from cordsim.data import ensemble_members
-    from cordsim.io.plotting import ensemble_figure, save_figure
-    from cordsim.run.ensemble import run_ensemble
-
-    df = run_ensemble(scenario, ensemble_members(n))
-    df.to_csv(out / "ensemble.csv", index=False, float_format="%.6g")
-    fig = ensemble_figure(df, title=f"{scenario.name}: median and 90% band over {n} fitted "
-                          "parameter sets", injury=scenario.injury.severity)
-    return df, [out / "ensemble.csv", *save_figure(fig, out / "fig_ensemble.png", formats)]
-
-
-def _run_figures(res, scenario, out: Path, written: list[Path], ensemble,  # type: ignore[no-untyped-def]
-                 formats: tuple[str, ...]) -> list[Path]:
-    """The run's figures in every format, the comparison with the ensemble's bands: the
-    PNGs already in ``written`` (drawn by the same functions) are kept, except the
-    comparison when there are bands to add."""
-    from cordsim.io.plotting import RUN_FIGURES, write_run_figures
-
-    figures = [Path(p) for p in written if Path(p).stem in RUN_FIGURES]
-    if "png" not in formats:  # asked for vector formats only
-        for p in figures:
-            p.unlink(missing_ok=True)
-    keep = [p for p in figures if "png" in formats
-            and not (ensemble is not None and p.stem == "fig_comparison")]
-    return [p for p in written if Path(p).stem not in RUN_FIGURES] + write_run_figures(
-        res.arms, out, title=f"{scenario.name}: {scenario.description}", ensemble=ensemble,
-        control_title=f"{scenario.name}: {res.control} arm", formats=formats, keep=keep)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -137,10 +105,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         written = _natural_history_outputs(result, out, args.format)
         if args.ensemble:
             from cordsim.design.scenario import Arm, Scenario
+            from cordsim.io.scenario_outputs import write_ensemble
 
             one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
                            days=float(args.days), dt=float(args.dt))
-            written += _write_ensemble(one, args.ensemble, out, args.format)[1]
+            written += write_ensemble(one, args.ensemble, out, args.format)[1]
         if args.report:
             written.append(_report(out, out / "report.html"))
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
@@ -190,18 +159,12 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     with output_folder(args.out) as out:
         # the same code path as the web app (cordsim serve): same numbers, same files
-        res, written, failure = run_and_write(scenario, out, progress=True)
+        res, written, failure = run_and_write(scenario, out, progress=True,
+                                              ensemble=args.ensemble, formats=args.format)
         code = EXIT_OK
         if failure is not None:
             code = EXIT_SOLVER_FAILED
             print(f"cordsim: solver failure: {failure}", file=sys.stderr)
-        n = (args.ensemble if args.ensemble is not None else
-             DEFAULT_ENSEMBLE if len(scenario.arms) > 1 and code == EXIT_OK else 0)
-        ensemble = None
-        if n:
-            ensemble, paths = _write_ensemble(scenario, n, out, args.format)
-            written += paths
-        written = _run_figures(res, scenario, out, written, ensemble, args.format)
         if args.report:
             written.append(_report(out, out / "report.html"))
     print(f"{scenario.name}: {scenario.description}")
@@ -500,18 +463,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     for name, value, lo, hi in (("--starts", args.starts, 1, 1000),
                                 ("--max-nfev", args.max_nfev, 1, 100_000),
                                 ("--workers", args.workers, 1, 256),
-                                ("--samples", args.samples, 0, 1_000_000)):
+                                ("--samples", args.samples, 0, 1_000_000),
+                                ("--ensemble-steps", args.ensemble_steps or 10, 10, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
     with output_folder(args.out) as out:
         result = calibrate(problem, out, n_starts=args.starts, seed=args.seed,
                            max_nfev=args.max_nfev, workers=args.workers, progress=True,
-                           samples=args.samples)
+                           samples=args.samples, ensemble_steps=args.ensemble_steps)
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
     for name, value in result.values.items():
         print(f"  {name:28s} {value:.4g}")
-    print(f"wrote {out}: estimates.csv, fit.csv, starts.csv, rat.toml, summary.json, figures")
+    print(f"wrote {out}: estimates.csv, fit.csv, starts.csv, rat.toml, samples.csv (ensemble), "
+          "ensemble.json, summary.json, figures")
     return EXIT_OK
 
 
@@ -611,6 +576,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from cordsim.data import SPECIES, injury_presets
+    from cordsim.io.scenario_outputs import DEFAULT_ENSEMBLE
 
     parser = argparse.ArgumentParser(prog="cordsim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cordsim {__version__}")
@@ -775,7 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="residual evaluations per start (100)")
     cal.add_argument("--workers", type=int, default=1, help="processes for the starts (1)")
     cal.add_argument("--samples", type=int, default=0,
-                     help="posterior samples for uncertainty and the ensemble (0: none)")
+                     help="also run an adaptive-Metropolis chain of this length (0: none)")
+    cal.add_argument("--ensemble-steps", type=int, default=None,
+                     help="emcee steps per walker for the 200-member ensemble (default: "
+                     "the shipped ensemble's)")
     cal.set_defaults(func=_cmd_calibrate)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")

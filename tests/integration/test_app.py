@@ -100,7 +100,7 @@ def test_a_run_returns_the_endpoints_file_figures_and_downloads(client):
     assert r.status_code == 200, r.text
     res = r.json()
     assert res["status"] == "ok" and res["name"] == "two-arms"
-    assert set(res["figures"]) == {"comparison", "natural_history", "outcomes"}
+    assert set(res["figures"]) == {"comparison", "natural_history", "outcomes", "ensemble"}
     for url in res["figures"].values():
         png = client.get("/" + url)
         assert png.status_code == 200 and png.content[:4] == b"\x89PNG"

@@ -32,3 +32,13 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
     assert "is not a cordsim run folder (no timecourse.nc)" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_embeds_each_figure_once_when_a_run_has_several_formats(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "default", "--days", "14", "--ensemble", "0", "--format", "png,svg",
+                 "--out", str(out), "--report"]) == 0
+    assert (out / "fig_comparison.svg").exists() and (out / "fig_comparison.png").exists()
+    page = (out / "report.html").read_text()
+    images = re.findall(r'<img [^>]*src="data:image/([a-z+]+);', page)
+    assert images == ["png"] * 3  # comparison, natural history, outcomes: once each

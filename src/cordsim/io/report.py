@@ -90,7 +90,11 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
         if path.is_file():
             parts.append("<h2>Virtual trial</h2>")
             parts.append(_table(pd.read_csv(path)))
-    figures = sorted([*run.glob("*.png"), *run.glob("*.svg"), *run.glob("figures/*.png")])
+    # one image per figure: the PNG when the run wrote several formats
+    found = [*sorted(run.glob("*.svg")), *sorted(run.glob("*.png")),
+             *sorted(run.glob("figures/*.png"))]
+    by_stem = {p.with_suffix(""): p for p in found}  # a PNG replaces its SVG
+    figures = sorted(by_stem.values())
     if figures:
         parts.append("<h2>Figures</h2>")
         parts.extend(_image(f) for f in figures)

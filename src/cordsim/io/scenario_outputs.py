@@ -12,17 +12,24 @@ if TYPE_CHECKING:
     from cordsim.run.results import ScenarioResult
 
 
-def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False
+DEFAULT_ENSEMBLE = 50  # members a multi-arm run uses for its bands (about 0.7 s)
+
+
+def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
+                  ensemble: int | None = None, formats: tuple[str, ...] = ("png",)
                   ) -> tuple[ScenarioResult, list[Path], SimulationError | None]:
     """Simulate every arm of ``scenario`` and write into the folder ``out``:
-    ``timecourse.csv``/``.nc``, ``summary.csv``, ``endpoints.csv``, ``fig_comparison.png``,
-    ``fig_natural_history.png`` (the control arm) and ``fig_outcomes.png``.
+    ``timecourse.csv``/``.nc``, ``summary.csv``, ``endpoints.csv``; with an ensemble of
+    ``ensemble`` fitted parameter sets (default :data:`DEFAULT_ENSEMBLE` for a scenario of
+    several arms that ran to the end, 0 for none) ``ensemble.csv`` and ``fig_ensemble``; and
+    ``fig_comparison`` (with the ensemble's bands), ``fig_natural_history`` (the control arm)
+    and ``fig_outcomes``, each figure in every one of ``formats``.
 
     Returns the result, the paths written and the solver failure (``None`` when every arm
     ran to the end; then the result holds each arm up to its failure).
     """
     from cordsim.errors import SimulationError
-    from cordsim.io.plotting import plot_comparison, plot_natural_history, plot_outcomes
+    from cordsim.io.plotting import write_run_figures
     from cordsim.io.writers import write_scenario_result
     from cordsim.run.scenarios import run_scenario
 
@@ -33,11 +40,28 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False
         res, failure = exc.partial, exc
     out = Path(out)
     written = write_scenario_result(res, out)
-    written.append(plot_comparison(res.arms, out / "fig_comparison.png",
-                                   title=f"{scenario.name}: {scenario.description}"))
-    first = next(iter(res.arms.values()))
-    if first.time.size > 1:
-        written.append(plot_natural_history(first, out / "fig_natural_history.png",
-                                            title=f"{scenario.name}: {res.control} arm"))
-        written.append(plot_outcomes(res.arms, out / "fig_outcomes.png"))
+    if ensemble is None:
+        ensemble = DEFAULT_ENSEMBLE if len(scenario.arms) > 1 and failure is None else 0
+    bands = None
+    if ensemble:
+        bands, paths = write_ensemble(scenario, ensemble, out, formats)
+        written += paths
+    written += write_run_figures(res.arms, out, title=f"{scenario.name}: {scenario.description}",
+                                 ensemble=bands, formats=formats,
+                                 control_title=f"{scenario.name}: {res.control} arm")
     return res, written, failure
+
+
+def write_ensemble(scenario: Scenario, n: int, out: Path, formats: tuple[str, ...] = ("png",)
+                   ) -> tuple[object, list[Path]]:
+    """``ensemble.csv`` (quantiles over ``n`` members of the fitted ensemble) and
+    ``fig_ensemble``; returns the table and the paths."""
+    from cordsim.data import ensemble_members
+    from cordsim.io.plotting import ensemble_figure, save_figure
+    from cordsim.run.ensemble import run_ensemble
+
+    df = run_ensemble(scenario, ensemble_members(n))
+    df.to_csv(out / "ensemble.csv", index=False, float_format="%.6g")
+    fig = ensemble_figure(df, title=f"{scenario.name}: median and 90% band over {n} fitted "
+                          "parameter sets", injury=scenario.injury.severity)
+    return df, [out / "ensemble.csv", *save_figure(fig, out / "fig_ensemble.png", formats)]
