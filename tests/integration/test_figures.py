@@ -141,8 +141,9 @@ def test_an_arm_has_one_colour_in_every_figure(scenario_result, ensemble):
     assert len(set(colors.values())) == len(ARMS)
     comparison = _arm_line_colors(comparison_figure(res.arms, ensemble=ensemble), ARMS)
     outcomes = _arm_line_colors(outcomes_figure(res.arms), ARMS)
+    notebook = _arm_line_colors(res.plot("bbb_score"), ARMS)  # ScenarioResult.plot
     for arm in ARMS:
-        assert comparison[arm] == outcomes[arm] == {colors[arm]}, arm
+        assert comparison[arm] == outcomes[arm] == notebook[arm] == {colors[arm]}, arm
 
 
 def test_figures_fit_a_journal_column_with_readable_text(scenario_result, ensemble):

@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cordsim.errors import ScenarioError
+from cordsim.run.palette import ARM_PALETTE, CONTROL_COLOR, arm_colors  # noqa: F401 (public)
 from cordsim.run.results import SimulationResult
 
 MAX_TITLE = 300  # characters of a scenario's name and description shown in a title
@@ -38,27 +39,8 @@ TITLE_FONT = 8.0  # points: panel titles and figure titles
 FORMATS = ("png", "svg", "pdf")
 PNG_DPI = 200
 
-CONTROL_COLOR = "#6b6b6b"  # the first arm (vehicle / control)
-# Okabe & Ito (2008) colour-blind-safe palette, then Tol's muted colours for many arms.
-ARM_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
-               "#882255", "#117733", "#332288", "#AA4499", "#999933", "#44AA99")
 OBSERVATION_COLOR = "black"
 OBSERVATION_MARKERS = ("o", "s", "D", "P", "X", "h", "p", "*")  # no triangles: doses
-
-
-def arm_colors(arms: Iterable[str]) -> dict[str, str]:
-    """One colour per arm, by the arm's place in the scenario: the first arm (the vehicle or
-    control every difference refers to) grey, the treated arms in :data:`ARM_PALETTE` order.
-    Every multi-arm figure of a run uses this mapping, so an arm has one colour throughout.
-
-    >>> arm_colors(["vehicle", "IV MSC"])
-    {'vehicle': '#6b6b6b', 'IV MSC': '#0072B2'}
-    """
-    names = list(dict.fromkeys(arms))
-    out = {}
-    for i, name in enumerate(names):
-        out[name] = CONTROL_COLOR if i == 0 else ARM_PALETTE[(i - 1) % len(ARM_PALETTE)]
-    return out
 
 
 def figure_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:

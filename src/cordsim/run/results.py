@@ -416,20 +416,23 @@ def _plot(arms: dict[str, SimulationResult], variables: tuple[str, ...], ax: Any
           control: str | None = None) -> Any:
     from matplotlib.figure import Figure
 
+    from cordsim.run.palette import arm_colors
+
+    colors = arm_colors(arms)
     if ax is not None and len(variables) > 1:
         raise ValueError("give one variable with ax=..., or no ax")
     fig = ax.figure if ax is not None else Figure(figsize=(4.5 * len(variables), 3.4),
                                                    layout="constrained")
     axes = [ax] if ax is not None else list(np.atleast_1d(fig.subplots(1, len(variables))))
     for a, name in zip(axes, variables, strict=True):
-        for i, (arm, res) in enumerate(arms.items()):
+        for arm, res in arms.items():
             if arm == control:
                 continue
             y = res[name]
             if control is not None:
                 ref = arms[control]
                 y = y - np.interp(res.time, ref.time, ref[name])
-            a.plot(res.time, y, color=f"C{i}" if i else "black", label=arm or None)
+            a.plot(res.time, y, color=colors[arm], label=arm or None)
         unit = next(iter(arms.values())).units.get(name, "")
         a.set_ylabel(f"{name}{' minus ' + control if control else ''} ({unit})")
         a.set_xlabel("days after injury")
