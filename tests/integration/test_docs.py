@@ -231,3 +231,18 @@ def test_docs_no_build_and_foreign_folder(tmp_path, capsys):
     assert main(["docs", "--out", str(tmp_path / "other"), "--no-build"]) == EXIT_BAD_INPUT
     assert "not written by 'cordsim docs'" in capsys.readouterr().err
     assert (tmp_path / "other" / "mkdocs.yml").read_text() == "site_name: mine\n"
+
+
+def test_laws_render_as_mathml_without_scripts(model, site, laws):
+    """Each law is presentation MathML in the built pages (browsers render it offline), with
+    every name of the law whole."""
+    import re
+
+    html_pages = {p.stem: p.read_text(encoding="utf-8")
+                  for p in (site / "site" / "submodels").glob("*.html")}
+    blocks = [b for page in html_pages.values()
+              for b in re.findall(r"<math display=\"block\">.*?</math>", page, flags=re.S)]
+    assert len(blocks) >= len(model.states) + len(model.outputs)
+    everything = "".join(blocks)
+    for name in ("d_tnf", "tnf_synthesis", "s_tnf_resident", "resident_response"):
+        assert f'<mi mathvariant="normal">{name}</mi>' in everything, name

@@ -197,12 +197,30 @@ def _text(value: Any) -> str:
     return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
 
 
-def _math_block(lhs: str, expr: sympy.Expr) -> str:
-    """The law as a MathJax-ready block (``\\[...\\]``; shown as LaTeX text when no MathJax is
-    loaded: the site loads nothing from the network) and as plain sympy text."""
+def mathml(lhs: sympy.Expr, expr: sympy.Expr) -> str:
+    """The law ``lhs = expr`` as presentation MathML, which browsers render without any
+    script (names whole and upright, as in :func:`latex`)."""
+    from sympy.printing.mathml import mathml as to_mathml
+
+    names = sorted(expr.free_symbols | lhs.free_symbols, key=str)
+    tokens = {s: sympy.Symbol(f"QQ{i}QQ") for i, s in enumerate(names)}
+    text = (to_mathml(lhs.xreplace(tokens), printer="presentation") + "<mo>=</mo>"
+            + to_mathml(expr.xreplace(tokens), printer="presentation", mul_symbol="dot"))
+    for s, token in tokens.items():
+        text = text.replace(f"<mi>{token}</mi>",
+                            f'<mi mathvariant="normal">{html.escape(str(s))}</mi>')
+    return (f'<div style="overflow-x: auto"><math display="block"><mrow>{text}</mrow></math>'
+            "</div>")
+
+
+def _math_block(lhs: str, expr: sympy.Expr, lhs_expr: sympy.Expr | None = None) -> str:
+    """The law as MathML (rendered by the browser, offline), as LaTeX (a MathJax-ready
+    ``\\[...\\]`` block, for papers) and as plain sympy text."""
     tex = html.escape(f"{lhs} = {latex(expr)}", quote=False)
-    return (f'<div class="arithmatex">\\[ {tex} \\]</div>\n\n'
-            f"```text\n{sympy.sstr(expr)}\n```\n")
+    shown = mathml(lhs_expr, expr) + "\n\n" if lhs_expr is not None else ""
+    return (f'{shown}<details><summary>LaTeX and plain text</summary>\n\n'
+            f'<div class="arithmatex">\\[ {tex} \\]</div>\n\n'
+            f"```text\n{sympy.sstr(expr)}\n```\n\n</details>\n")
 
 
 def _ref(name: str, graph: ModelGraph) -> str:
@@ -264,10 +282,12 @@ def _submodel_page(sm: Any, graph: ModelGraph, ps: ParameterSet) -> str:
         for s, st in sm.states.items():
             lines += [f"### `{s}` {{#{s}}}", "", (f"{_text(st.description)} "
                       f"[{_text(st.unit)}]"), "", "Rate law (per day):", "",
-                      _math_block(r"\frac{d\," + _latex_name(s) + "}{dt}", graph.laws[s])]
+                      _math_block(r"\frac{d\," + _latex_name(s) + "}{dt}", graph.laws[s],
+                                  sympy.Derivative(sympy.Symbol(s), sympy.Symbol("t")))]
             if not graph.initial[s].is_number:
                 lines += ["Initial value:", "",
-                          _math_block(_latex_name(s) + "(0)", graph.initial[s])]
+                          _math_block(_latex_name(s) + "(0)", graph.initial[s],
+                                      sympy.Function(s)(0))]
             lines += _uses(s, graph, name)
     if sm.output_decls:
         lines += ["## Outputs", "", "| output | unit | description |", "|---|---|---|"]
@@ -277,7 +297,7 @@ def _submodel_page(sm: Any, graph: ModelGraph, ps: ParameterSet) -> str:
         for o, decl in sm.output_decls.items():
             lines += [f"### `{o}` {{#{o}}}", "",
                       f"{_text(decl.description)} [{_text(decl.unit)}]", "",
-                      _math_block(_latex_name(o), graph.laws[o])]
+                      _math_block(_latex_name(o), graph.laws[o], sympy.Symbol(o))]
             lines += _uses(o, graph, name)
     if sm.params:
         lines += ["## Parameters", "",
