@@ -241,7 +241,7 @@ def test_laws_render_as_mathml_without_scripts(model, site, laws):
     html_pages = {p.stem: p.read_text(encoding="utf-8")
                   for p in (site / "site" / "submodels").glob("*.html")}
     blocks = [b for page in html_pages.values()
-              for b in re.findall(r"<math display=\"block\">.*?</math>", page, flags=re.S)]
+              for b in re.findall(r"<math display=\"block\">.*?</math>", page, flags=re.DOTALL)]
     assert len(blocks) >= len(model.states) + len(model.outputs)
     everything = "".join(blocks)
     for name in ("d_tnf", "tnf_synthesis", "s_tnf_resident", "resident_response"):
