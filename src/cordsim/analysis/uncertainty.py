@@ -18,14 +18,16 @@ import numpy as np
 
 ENSEMBLE_MEMBERS = 200
 ENSEMBLE_STEPS = 2000  # emcee steps per walker (half of them burn-in)
+BALL = 0.3  # walkers start around the best fit, spread by this share of each prior SD
 
 
 def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, seed: int = 0,
                        members: int = ENSEMBLE_MEMBERS, steps: int = ENSEMBLE_STEPS,
                        walkers: int | None = None, progress: bool = False) -> dict[str, Any]:
     """``members`` parameter vectors drawn from the posterior by emcee's affine-invariant
-    ensemble sampler, started in a small ball around ``best``; each step simulates all moving
-    walkers in one kernel call per condition. The first half of the chain is burn-in; the
+    ensemble sampler, its walkers started around ``best`` (spread :data:`BALL` prior SDs,
+    inside the bounds); each step simulates all moving walkers in one kernel call per
+    condition. The first half of the chain is burn-in; the
     members are spread evenly over the rest. Writes ``samples.csv`` (values in declared
     units) and returns diagnostics (acceptance, autocorrelation time, how the members fit
     against the best fit), also written to ``ensemble.json``.
@@ -52,7 +54,7 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
             lp[inside] = [-0.5 * float(r @ r) for r in res]
         return lp
 
-    ball = 0.01 * objective.prior_sd
+    ball = BALL * objective.prior_sd
     start = np.clip(best + ball * rng.standard_normal((walkers, ndim)), objective.lb,
                     objective.ub)
     sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True)
