@@ -42,14 +42,13 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
     written = write_scenario_result(res, out)
     if ensemble is None:
         ensemble = DEFAULT_ENSEMBLE if len(scenario.arms) > 1 and failure is None else 0
-    bands = None
+    bands, ensemble_paths = None, []
     if ensemble:
-        bands, paths = write_ensemble(scenario, ensemble, out, formats)
-        written += paths
+        bands, ensemble_paths = write_ensemble(scenario, ensemble, out, formats)
     written += write_run_figures(res.arms, out, title=f"{scenario.name}: {scenario.description}",
                                  ensemble=bands, formats=formats,
                                  control_title=f"{scenario.name}: {res.control} arm")
-    return res, written, failure
+    return res, written + ensemble_paths, failure  # the main figures first
 
 
 def write_ensemble(scenario: Scenario, n: int, out: Path, formats: tuple[str, ...] = ("png",)
