@@ -58,6 +58,8 @@ BAD = {
     "wrong unit": (_with_dose(amount="100 cell"), ["dosed in particles or protein mass",
                                                    "not 'cell'"]),
     "no unit": (_with_dose(amount="100"), ["'100' has no unit"]),
+    "unit slip": (_with_dose(amount="100 kg"), ["'100 kg' is 1e+21 particles per dose",
+                                                "check the unit"]),
     "unknown route": (_with_dose(route="oral"), ["unknown route 'oral'"]),
     "unknown key": ({"arms": [{"name": "x", "dose": []}]}, ["arms[0]", "unknown key 'dose'"]),
     "unknown injury": ({"injury": "brutal", "arms": [{}]}, ["brutal"]),

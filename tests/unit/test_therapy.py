@@ -136,3 +136,12 @@ def test_scenario_file_errors(tmp_path):
         load_scenario(bad)
     with pytest.raises(ScenarioError, match=r"no scenario file 'defualt'.*did you mean 'default'"):
         load_scenario("defualt")
+
+
+@pytest.mark.parametrize(("product", "amount", "unit"), [("sev_naive", "100 kg", "particles"),
+                                                         ("msc", "1e10 cell", "cells")])
+def test_a_dose_beyond_any_rat_study_is_refused(product, amount, unit):
+    """A unit slip ('100 kg' for '100 ug') is a clear error, not a solver failure."""
+    with pytest.raises(ScenarioError, match=rf"{unit} per dose, beyond the .* cordsim accepts"
+                                            r".*check the unit"):
+        Dose(product, amount)

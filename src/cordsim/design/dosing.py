@@ -128,7 +128,20 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
     else:
         raise ScenarioError(f"dose amount {text!r}: {product_name} is dosed in particles or "
                             f"protein mass (e.g. '1e9 particle', '50 ug'), not {unit!r}")
-    return float(value * (body_weight_kg(species) if per_kg else 1.0))
+    value = float(value * (body_weight_kg(species) if per_kg else 1.0))
+    largest = MAX_DOSE[prod["kind"]]
+    if value > largest:
+        raise ScenarioError(f"dose amount {text!r} is {value:.3g} "
+                            f"{UNIT_OF_KIND[prod['kind']]} per dose, "
+                            f"beyond the {largest:.0e} cordsim accepts (published rat doses "
+                            f"reach ~1e7 cells or ~2e12 particles); check the unit")
+    return value
+
+
+# Largest amount per dose, by product kind: 100x beyond any published rat dose, so that a
+# unit slip ('100 kg' for '100 ug') is refused instead of failing in the solver.
+MAX_DOSE = {"cells": 1e9, "sev": 1e15}
+UNIT_OF_KIND = {"cells": "cells", "sev": "particles"}
 
 
 @dataclass(frozen=True)
