@@ -59,9 +59,12 @@ def test_non_finite_parameters_fail_with_a_message(bad):
 
 
 def test_overflowing_dose_fails_with_a_message():
-    prot = Protocol((Dose("sev_naive", "1e300 particle", "iv", start=2),), name="absurd")
+    """A dose that overflows (the amount is refused above 1e15 particles, so an absurd
+    extravasation rate does it) stops the solver with the day and the state."""
+    prot = Protocol((Dose("sev_naive", "1e15 particle", "iv", start=2),), name="absurd")
     with pytest.raises(cordsim.SimulationError, match=r"at day 2 .*non-finite .* in sev_"):
-        cordsim.Simulation(injury="moderate", protocol=prot).run(days=5)
+        cordsim.Simulation(injury="moderate", protocol=prot).run(
+            days=5, values={"k_lesion_extravasation": 1e300})
 
 
 @pytest.mark.parametrize("method", ["compiled", "LSODA"])

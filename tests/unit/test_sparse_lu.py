@@ -69,3 +69,27 @@ def test_minimum_degree_keeps_the_cord_model_factors_sparse():
 
 def _has_diag(source: str, i: int) -> bool:
     return f"    J[{i}, {i}] = " in source
+
+
+def test_a_pulse_that_drives_hard_is_eliminated_last():
+    """State 0 is a pulse nothing drives back (it decays on its own) and drives state 1 with
+    a gain of 1e5 per day (like the resident cells' cytokine burst): eliminated first, its
+    pivot 1 + c d would fail the test against c * 1e5 below it and send every step to the
+    dense LU; eliminated last, the sparse LU factors it."""
+    pattern = np.array([[True, False], [True, True]])
+    assert sparse_lu.driven_only_by_themselves(pattern) == [0, 1]  # 1 reads only 0
+    perm = sparse_lu.minimum_degree_order(pattern)
+    assert list(perm) == [1, 0]
+    jac = np.array([[-10.0, 0.0], [1e5, -5.0]])
+    for order, factors in ((perm, True), (np.array([0, 1]), False)):
+        f = _compile(pattern, order, np.ones(2))
+        a = np.zeros(f["LU_NNZ"])
+        f["sparse_assemble"](jac, 1e-2, a)
+        assert f["sparse_lu"](a) is factors
+    f = _compile(pattern, perm, np.ones(2))
+    a = np.zeros(f["LU_NNZ"])
+    f["sparse_assemble"](jac, 1e-2, a)
+    f["sparse_lu"](a)
+    x = np.array([1.0, 2.0])
+    f["sparse_solve"](a, x)
+    np.testing.assert_allclose(x, np.linalg.solve(np.eye(2) - 1e-2 * jac, [1.0, 2.0]))
