@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from multiprocessing import Pool
@@ -144,13 +143,11 @@ def _loss(x: np.ndarray) -> float:
 
 
 def write_values(values: dict[str, float]) -> None:
-    """Write fitted values into rat.toml in place (value field only)."""
+    """Write fitted values into rat.toml in place."""
+    from cordsim.analysis.calibration import write_parameter_set
+
     path = ROOT / "src" / "cordsim" / "data" / "parameter_sets" / "rat.toml"
-    text = path.read_text()
-    for name, val in values.items():
-        text, n = re.subn(rf"^({name} = {{ value = )[^,]+,", rf"\g<1>{val:.4g},", text, flags=re.M)
-        assert n == 1, name
-    path.write_text(text)
+    write_parameter_set(values, path, path, note="fitted by tools/calibrate_natural_history.py")
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -112,13 +111,14 @@ def main() -> None:
     print(json.dumps(result, indent=1))
     if "--dry" in sys.argv:
         return
-    text = TOML.read_text()
-    for name, value in result["values"].items():
-        text, n = re.subn(rf"^({name} = {{ value = )[^,]+,", rf"\g<1>{value:.4g},", text,
-                          flags=re.MULTILINE)
-        if n != 1:
-            raise SystemExit(f"{name} not found once in {TOML}")
-    TOML.write_text(text)
+    from cordsim.analysis.calibration import write_parameter_set
+
+    fitted = {k: v for k, v in result["values"].items() if k in FIT}
+    scaled = {k: v for k, v in result["values"].items() if k not in FIT}
+    write_parameter_set(fitted, TOML, TOML, note="fitted by tools/fit_acute_kinetics.py")
+    write_parameter_set(scaled, TOML, TOML, evidence=None,
+                        note="scaled with its clearance rate by tools/fit_acute_kinetics.py "
+                             "(same myeloid-phase level)")
     print(f"wrote {len(result['values'])} values into {TOML}")
 
 

@@ -10,10 +10,10 @@ change to the lesion's neutrophils or macrophages.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
+from cordsim.analysis.calibration import write_parameter_set
 from cordsim.analysis.grafts import fit_graft_survival
 
 TOML = Path(__file__).resolve().parents[1] / "src/cordsim/data/parameter_sets/rat.toml"
@@ -24,12 +24,7 @@ def main() -> None:
     print(json.dumps({k: fit[k] for k in ("values", "residuals", "cost")}, indent=1))
     if "--dry" in sys.argv:
         return
-    text = TOML.read_text()
-    for name, value in fit["values"].items():
-        text, n = re.subn(rf"^({name} = {{ value = )[^,]+,", rf"\g<1>{value:.4g},", text,
-                          flags=re.MULTILINE)
-        assert n == 1, name
-    TOML.write_text(text)
+    write_parameter_set(fit["values"], TOML, TOML, note="fitted by tools/fit_graft_survival.py")
     print(f"wrote {len(fit['values'])} values into {TOML}")
 
 

@@ -342,9 +342,10 @@ def fit(objective: PetabObjective, *, n_starts: int = 8, seed: int = 0, max_nfev
 
 # ---------------------------------------------------------------------- outputs
 def write_parameter_set(values: dict[str, float], source_toml: Path, out: Path, *,
-                        note: str) -> Path:
-    """A copy of a parameter file with fitted values (evidence ``fitted``, source noting the
-    calibration); every other line unchanged."""
+                        note: str, evidence: str | None = "fitted") -> Path:
+    """A copy of a parameter file with new values (evidence ``evidence`` unless None, source
+    ending with ``note``); every other line unchanged. ``out`` may be ``source_toml``: how
+    the fitting tools in ``tools/`` write their results into the shipped file."""
     text = source_toml.read_text()
     for name, value in values.items():
         pattern = re.compile(rf"^({re.escape(name)} = \{{ value = )([^,]+)(,.*)$", re.MULTILINE)
@@ -352,7 +353,8 @@ def write_parameter_set(values: dict[str, float], source_toml: Path, out: Path, 
         if not match:
             raise CordsimError(f"{name} not found in {source_toml}")
         rest = match.group(3)
-        rest = re.sub(r'evidence = "[a-z]+"', 'evidence = "fitted"', rest)
+        if evidence is not None:
+            rest = re.sub(r'evidence = "[a-z]+"', f'evidence = "{evidence}"', rest)
         if note not in rest:
             rest = re.sub(r'source = "([^"]*)"', lambda m: f'source = "{m.group(1)}; {note}"',
                           rest, count=1)
