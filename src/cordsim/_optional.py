@@ -9,6 +9,7 @@ from cordsim.errors import CordsimError
 
 EXTRAS = {"pyarrow": "cohort", "distributed": "cohort", "libsbml": "sbml",
           "roadrunner": "sbml", "petab": "calibration", "pypesto": "calibration",
+          "emcee": "calibration", "cma": "calibration",
           "SALib": "design", "optuna": "design", "fastapi": "app", "uvicorn": "app"}
 
 

@@ -76,8 +76,6 @@ def _natural_history_outputs(result, out: Path,  # type: ignore[no-untyped-def]
     return written
 
 
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from cordsim.io.plotting import figure_formats
 
@@ -464,7 +462,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                 ("--max-nfev", args.max_nfev, 1, 100_000),
                                 ("--workers", args.workers, 1, 256),
                                 ("--samples", args.samples, 0, 1_000_000),
-                                ("--ensemble-steps", args.ensemble_steps or 10, 10, 100_000)):
+                                ("--ensemble-steps", 10 if args.ensemble_steps is None
+                                 else args.ensemble_steps, 10, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
     with output_folder(args.out) as out:

@@ -312,3 +312,10 @@ def test_browser_builds_two_arms_runs_and_matches_the_cli(chromium, server, tmp_
         name = next(n for n in zf.namelist() if n.endswith("endpoints.csv"))
         (tmp_path / "app.csv").write_bytes(zf.read(name))
     assert _csv(tmp_path / "app.csv") == cli
+
+
+def test_json_null_means_not_given(client):
+    """A ``null`` (JSON's "not given") is dropped from the TOML, not a 500."""
+    r = client.post("/api/scenario.toml", json={"days": 3, "arms": [{"name": None}]})
+    assert r.status_code == 200, r.text
+    assert "null" not in r.text and "days = 3" in r.text

@@ -111,8 +111,11 @@ def test_issue8_api_refuses_doses_after_the_end():
 # 5 ---------------------------------------------------------------------------------------
 def test_issue8_solver_failure_keeps_everything_and_names_arm_day_states(tmp_path, capsys):
     scen = tmp_path / "absurd.toml"
+    # an absurd amount is refused up front (1e15 particles at most), so an absurd
+    # extravasation rate makes the dose overflow instead
     scen.write_text('days = 6\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "absurd"\n'
-                    'doses = [{product = "sev_naive", amount = "1e300 particle", start = 3}]\n')
+                    'doses = [{product = "sev_naive", amount = "1e15 particle", start = 3}]\n'
+                    'parameters = {k_lesion_extravasation = 1e300}\n')
     out = tmp_path / "out"
     assert main(["run", str(scen), "--out", str(out)]) == EXIT_SOLVER_FAILED
     err = capsys.readouterr().err

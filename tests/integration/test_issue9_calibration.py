@@ -75,7 +75,10 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     assert fitted.records["k_locomotor_recovery"].evidence == "fitted"
     members = pd.read_csv(out / "samples.csv")
     assert len(members) == 200
-    assert (members["k_locomotor_recovery"] >= est["lower"].min()).all()
+    lower = est.set_index("parameterId")["lower"]
+    upper = est.set_index("parameterId")["upper"]
+    for name in ("k_locomotor_recovery", "ec50_function_substrate"):
+        assert members[name].between(lower[name], upper[name]).all(), name
     assert members["k_locomotor_recovery"].nunique() > 20  # the walkers moved
     diag = json.loads((out / "ensemble.json").read_text())
     assert 0.05 < diag["acceptance"] < 0.95
@@ -96,6 +99,10 @@ def test_user_problems_get_clear_errors(problem, tmp_path):
         PetabObjective(tmp_path / problem.name)
     assert main(["calibrate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == \
         EXIT_BAD_INPUT
+    for steps in ("0", "-1"):  # 0 is not "the default": refused before any fit
+        assert main(["calibrate", str(problem), "--out", str(tmp_path / "s"),
+                     "--ensemble-steps", steps]) == EXIT_BAD_INPUT
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow

@@ -411,6 +411,9 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     from cordsim.data import data_path
     from cordsim.io.plotting import plot_calibration, plot_identifiability
 
+    from cordsim._optional import require
+
+    require("emcee", "the calibration's ensemble")  # before the fit, not after it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     objective = PetabObjective(yaml_path)
@@ -434,7 +437,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     plot_calibration(table, result.starts, out)
     plot_identifiability(estimates, out / "fig_identifiability.png")
     summary["ensemble"] = posterior_ensemble(objective, result.best, out, seed=seed,
-                                              steps=ensemble_steps or ENSEMBLE_STEPS,
+                                              steps=ENSEMBLE_STEPS if ensemble_steps is None
+                                              else ensemble_steps,
                                               progress=progress)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if samples:

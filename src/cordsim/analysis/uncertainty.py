@@ -35,8 +35,9 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
     Why not the Laplace approximation: on the shipped problem most parameters are determined
     by their priors and the model is far from linear over a prior's width, so normal draws
     around the best fit were ~10 log-units worse than it and their effects biased low."""
-    import emcee
+    from cordsim._optional import require
 
+    emcee = require("emcee", "the calibration's ensemble")
     rng = np.random.default_rng(seed)
     best = np.asarray(best, float)
     ndim = best.size

@@ -102,6 +102,15 @@ def options() -> dict[str, Any]:
     }
 
 
+def _given(data: Any) -> Any:
+    """The scenario without its ``null`` values (JSON's "not given", which TOML lacks)."""
+    if isinstance(data, dict):
+        return {k: _given(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_given(v) for v in data]
+    return data
+
+
 def _csv_rows(path: Path) -> dict[str, Any]:
     """A CSV file's header and rows as the text written (the numbers exactly as in the file)."""
     with path.open(newline="", encoding="utf-8") as fh:
@@ -118,6 +127,7 @@ class App:
         self.max_runs = max_runs
         # one scenario at a time: the warnings filter is process-wide and a run uses the cores
         self.lock = threading.Lock()
+        self.runs_lock = threading.Lock()  # the run table and its folders (short holds)
         self.validation: dict[str, Any] | None = None
         self.validation_lock = threading.Lock()
 
@@ -136,6 +146,7 @@ class App:
     def toml(self, data: Any) -> tuple[str, str]:
         with self.lock:
             scenario, _ = self.scenario(data)
+        data = _given(data)
         text = dumps(data)
         if tomllib.loads(text) != data:  # pragma: no cover - the writer's own check
             raise BadInput("the scenario cannot be written as TOML")
@@ -148,18 +159,23 @@ class App:
         out = self.root / run_id
         with self.lock:
             scenario, notes = self.scenario(data)
-            text = dumps(data)
+            text = dumps(_given(data))
             out.mkdir()
-            (out / "scenario.toml").write_text(text, encoding="utf-8")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                _, written, failure = run_and_write(scenario, out)
+            try:
+                (out / "scenario.toml").write_text(text, encoding="utf-8")
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    _, written, failure = run_and_write(scenario, out)
+            except BaseException:
+                shutil.rmtree(out, ignore_errors=True)  # an unregistered folder would leak
+                raise
             notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
             notes = list(dict.fromkeys(notes))  # each once
-            self.runs[run_id] = out
-            while len(self.runs) > self.max_runs:
-                _, old = self.runs.popitem(last=False)
-                shutil.rmtree(old, ignore_errors=True)
+            with self.runs_lock:
+                self.runs[run_id] = out
+                while len(self.runs) > self.max_runs:
+                    _, old = self.runs.popitem(last=False)
+                    shutil.rmtree(old, ignore_errors=True)
         files = ["scenario.toml", *(p.name for p in written)]
         base = f"api/runs/{run_id}/"
         return {
@@ -178,22 +194,26 @@ class App:
             "zip": base + "results.zip",
         }
 
-    def file(self, run_id: str, name: str) -> Path:
+    def _folder(self, run_id: str) -> Path:
         folder = self.runs.get(run_id)
         if folder is None:
             raise NotFound(f"no run {run_id!r} (runs are kept until the server stops, the "
                            f"last {self.max_runs})")
-        allowed = {p.name: p for p in folder.iterdir() if p.is_file()}
+        return folder
+
+    def file(self, run_id: str, name: str) -> Path:
+        with self.runs_lock:
+            folder = self._folder(run_id)
+            allowed = {p.name: p for p in folder.iterdir() if p.is_file()}
         if name not in allowed:
             raise NotFound(f"run {run_id} has no file {name!r}; files: "
                            f"{', '.join(sorted(allowed))}")
         return allowed[name]
 
     def zip(self, run_id: str) -> bytes:
-        self.file(run_id, "scenario.toml")  # the run exists
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(self.runs[run_id].iterdir()):
+        with self.runs_lock, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(self._folder(run_id).iterdir()):
                 zf.write(path, f"cordsim-{run_id}/{path.name}")
         return buf.getvalue()
 
