@@ -35,8 +35,10 @@ READOUTS = ("tnf", "il1b", "il6", "tnf_synthesis", "il1b_synthesis", "il6_synthe
 
 def rows():  # type: ignore[no-untyped-def]
     df = observations()
+    untreated = df["protocol"].isna() | (df["protocol"] == "")
     keep = (df["set"] == "calibration") & df["use"].isin(["check", "fit"]) \
-        & df["model"].isin(READOUTS)
+        & df["model"].isin(READOUTS) & untreated \
+        & df["comparison"].isin(["peak_time", "elevated", "not_elevated", "level"])
     return df[keep]
 
 

@@ -29,9 +29,11 @@ def test_validate_passes_with_defaults(capsys, tmp_path):
     assert len(built_to) == n_claims and built_to["pass"].all()
     n_cal = int(calibration["pass"].sum())
     assert re.search(rf"calibration: {n_cal} of {len(calibration)} pass", out)
-    # the calibration-set observations are fitted, so most of them are met
+    # The calibration-set observations are fitted; the ones that fail are exactly the three
+    # the README names (two acute rows one pulse cannot meet, Zhou 2018's microglial peak):
+    # any other failing is a regression.
     observed = calibration[calibration["kind"] == "observation"]
-    assert observed["pass"].mean() > 0.8
+    assert set(observed.loc[~observed["pass"], "id"]) == {"acu014", "acu015", "acu017"}
     validation = table[table["set"] == "validation"]
     assert len(validation) >= 30
     n_pass = int(validation["pass"].sum())

@@ -517,22 +517,16 @@ def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path, *
                                    observations=observations), path, formats)
 
 
-RUN_FIGURES = ("fig_comparison", "fig_natural_history", "fig_outcomes")
-
-
 def write_run_figures(results: Mapping[str, SimulationResult], out: str | Path, *,
                       title: str = "", control_title: str | None = None,
-                      ensemble: Any = None, formats: str | Iterable[str] | None = None,
-                      keep: Iterable[str | Path] = ()) -> list[Path]:
+                      ensemble: Any = None, formats: str | Iterable[str] | None = None
+                      ) -> list[Path]:
     """The figures of a scenario run in the folder ``out``, each in every one of ``formats``
     (default PNG): ``fig_comparison`` (:func:`comparison_figure`, with the ensemble's bands
     when ``ensemble`` is given), and, when the run has more than one time point,
-    ``fig_natural_history`` (the first arm) and ``fig_outcomes``. ``keep``: files already
-    written by these same functions, not drawn again. Returns the files of the run's
-    figures."""
+    ``fig_natural_history`` (the first arm) and ``fig_outcomes``. Returns the files."""
     out = Path(out)
     formats = figure_formats(formats)
-    kept = {Path(k).name for k in keep}
     first = next(iter(results.values()))
     figures = {"fig_comparison": lambda: comparison_figure(results, title=title,
                                                           ensemble=ensemble)}
@@ -542,11 +536,9 @@ def write_run_figures(results: Mapping[str, SimulationResult], out: str | Path, 
         figures["fig_outcomes"] = lambda: outcomes_figure(results)
     written: list[Path] = []
     for stem, build in figures.items():
-        todo = [f for f in formats if f"{stem}.{f}" not in kept]
-        if todo:
-            written += save_figure(build(), out / f"{stem}.png", todo)
-        written += [out / f"{stem}.{f}" for f in formats if f not in todo]
+        written += save_figure(build(), out / f"{stem}.png", formats)
     return written
+
 
 def plot_dose_response(doses: list[float], values: list[float], path: str | Path, *,
                        unit: str, ylabel: str, title: str, control: float) -> Path:
