@@ -201,3 +201,15 @@ def test_import_leaves_the_backend_alone(env, setup):
     assert same == "True", before
     assert pyplot == "False"  # cordsim never imports pyplot
     assert before != "agg"  # the probe really ran under a non-default backend
+
+
+def test_the_gain_panel_shows_published_gains_of_the_arms_products_only():
+    from cordsim.io.plotting import literature_points
+
+    def labels(products):
+        return [p["label"] for p in literature_points("bbb_score", injury="moderate",
+                                                      kind="gain", products=products)]
+
+    assert labels(["msc"]) == ["Oliveri 2014 (MSC)"]
+    assert "Oliveri 2014 (MSC)" not in labels(["sev_naive"]) and labels(["sev_naive"])
+    assert set(labels(None)) == set(labels(["msc", "sev_naive"]))

@@ -180,7 +180,8 @@ def _spread(value: str, spread: str, spread_type: str) -> tuple[float, float, fl
     return val, val - s, val + s
 
 
-def literature_points(readout: str, *, injury: str, kind: str = "level") -> list[dict[str, Any]]:
+def literature_points(readout: str, *, injury: str, kind: str = "level",
+                      products: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Published observations of ``readout`` for the injury preset ``injury`` that a panel
     can show, from the observation dataset (:func:`cordsim.data.observations`):
     ``kind="level"``: untreated or vehicle animals (rows compared by level, in the model's
@@ -188,8 +189,10 @@ def literature_points(readout: str, *, injury: str, kind: str = "level") -> list
     gains of MSCs and MSC-sEVs). Each point: ``time``, ``value``, ``lo``, ``hi`` (the
     spread as published: SEM, SD, range or 95% CI), ``spread_type``, ``label`` (first
     author and year, product for gains), ``obs_id``. Rows repeating the same time and value
-    (one study entered twice) appear once."""
+    (one study entered twice) appear once. ``products``: for gains, only rows whose product
+    is of the same kind (cells or vesicles) as one of these."""
     from cordsim.data import observations
+    from cordsim.data import products as product_table
 
     if not injury:
         return []
@@ -203,6 +206,17 @@ def literature_points(readout: str, *, injury: str, kind: str = "level") -> list
     else:
         raise ValueError(f"kind must be 'level' or 'gain', got {kind!r}")
     rows = rows[rows["injury"] == injury]
+    if kind == "gain" and products is not None:
+        table = product_table()
+        kinds = {table[p]["kind"] for p in products if p in table}
+
+        def same_kind(protocol: Any) -> bool:
+            if not str(protocol).strip() or str(protocol) == "nan":
+                return False
+            return any(table.get(d.get("product"), {}).get("kind") in kinds
+                       for d in json.loads(protocol))
+
+        rows = rows[rows["protocol"].map(same_kind)]
     points: list[dict[str, Any]] = []
     seen: set[tuple[float, float]] = set()
     for r in rows.itertuples():
@@ -473,7 +487,10 @@ def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "
             ax_gain.plot(r.time, r["bbb_score"] - np.interp(r.time, ref.time, ref["bbb_score"]),
                          color=colors[arm], lw=1.3, label=arm)
         if observations:
-            _overlay(ax_gain, literature_points("bbb_score", injury=injury, kind="gain"), end)
+            given = {d.get("product") for r in list(results.values())[1:]
+                     for d in r.provenance.protocol.get("doses", [])}
+            _overlay(ax_gain, literature_points("bbb_score", injury=injury, kind="gain",
+                                                products=given), end)
         _panel_title(ax_gain, f"BBB gain over {control} (points)")
         ax_gain.set_ylabel("BBB points", fontsize=FONT)
         ax_bbb.set_ylabel("BBB score", fontsize=FONT)
