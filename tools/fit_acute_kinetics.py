@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from cordsim.data import default_parameters, observations
-from cordsim.evaluation.observations import ELEVATED, ObservationRuns, check_row
+from cordsim.evaluation.observations import (
+    ELEVATED,
+    ObservationRuns,
+    check_row,
+    peak_excess_share,
+    peak_time,
+)
 
 TOML = Path(__file__).resolve().parents[1] / "src/cordsim/data/parameter_sets/rat.toml"
 FIT = ("d_resident_response", "s_tnf_resident", "s_il1b_resident", "s_il6_resident",
@@ -42,13 +48,6 @@ def rows():  # type: ignore[no-untyped-def]
     return df[keep]
 
 
-def _share(res, sham, expr: str, t: float) -> float:  # type: ignore[no-untyped-def]
-    series = res[expr]
-    base = sham.at(expr, t)
-    excess = float(np.max(series)) - base
-    return (res.at(expr, t) - base) / excess if excess > 0 else 0.0
-
-
 def with_coupled(values: dict[str, float]) -> dict[str, float]:
     base = default_parameters()
     out = dict(values)
@@ -66,11 +65,11 @@ def loss(values: dict[str, float], data, start: dict[str, float]) -> float:  # t
         res = runs.run(row["injury"] or "moderate")
         comp, expr, t = row["comparison"], row["model"], float(row["time_day"])
         if comp == "peak_time":
-            tp = float(res.time[int(np.argmax(res[expr]))])
+            tp = peak_time(res, expr)
             lo, hi = float(row["lo"]), float(row["hi"])
             total += (max(0.0, math.log(lo / tp)) + max(0.0, math.log(tp / hi))) ** 2 * 10
         elif comp in ("elevated", "not_elevated"):
-            share = _share(res, runs.sham, expr, t)
+            share = peak_excess_share(res, runs.sham, expr, t)
             wrong = ELEVATED - share if comp == "elevated" else share - ELEVATED
             total += (max(0.0, wrong) / ELEVATED) ** 2
         elif comp == "level":

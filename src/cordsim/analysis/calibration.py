@@ -240,8 +240,16 @@ class PetabObjective:
 
     def neg_log_posterior(self, theta: np.ndarray) -> float:
         """Half the sum of squared residuals (data and priors), up to a constant."""
-        r = self.residuals(theta)
-        return float(0.5 * r @ r)
+        return float(self.neg_log_posteriors([theta])[0])
+
+    def neg_log_posteriors(self, thetas: list[np.ndarray]) -> np.ndarray:
+        """:meth:`neg_log_posterior` of several vectors, simulated in one kernel call per
+        condition (how the ensemble sampler moves its walkers)."""
+        thetas = [np.asarray(th, float) for th in thetas]
+        sims = self.simulate(thetas)
+        return np.array([0.5 * float(r @ r) for r in
+                         (self._residuals(sim, th) for sim, th in zip(sims, thetas,
+                                                                      strict=True))])
 
 
 def _priors(est: Any, nominal: np.ndarray, lb: np.ndarray, ub: np.ndarray
@@ -407,11 +415,10 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ``ensemble.json``), ``summary.json`` and
     figures (fit against data with the data's SD; waterfall of the starts; identifiability).
     ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
+    from cordsim._optional import require
     from cordsim.analysis.uncertainty import ENSEMBLE_STEPS, posterior_ensemble, sample_posterior
     from cordsim.data import data_path
     from cordsim.io.plotting import plot_calibration, plot_identifiability
-
-    from cordsim._optional import require
 
     require("emcee", "the calibration's ensemble")  # before the fit, not after it
     out = Path(out)

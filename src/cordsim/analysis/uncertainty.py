@@ -49,10 +49,7 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
         lp = np.full(len(thetas), -np.inf)
         inside = np.all((thetas >= objective.lb) & (thetas <= objective.ub), axis=1)
         if inside.any():
-            sims = objective.simulate(list(thetas[inside]))
-            res = [objective._residuals(sim, th) for sim, th in zip(sims, thetas[inside],
-                                                                    strict=True)]
-            lp[inside] = [-0.5 * float(r @ r) for r in res]
+            lp[inside] = -objective.neg_log_posteriors(list(thetas[inside]))
         return lp
 
     ball = BALL * objective.prior_sd
@@ -119,9 +116,7 @@ def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str
                                                             // 2:]
     step = max(1, len(chain) // members)
     thinned = chain[::step][:members]
-    values = pd.DataFrame([{n: from_scale(x, s) for n, x, s in
-                            zip(objective.names, row, objective.scales, strict=True)}
-                           for row in thinned])
+    values = _values_table(objective, thinned)
     values.to_csv(out / "mcmc_samples.csv", index=False, float_format="%.6g")
     rows = []
     for i, name in enumerate(objective.names):

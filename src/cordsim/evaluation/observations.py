@@ -74,6 +74,20 @@ def _mean(res: SimulationResult, expr: str, start: float, end: float) -> float:
     return float(np.trapezoid(_series(res, expr)[mask], res.time[mask]) / (end - start))
 
 
+def peak_time(res: SimulationResult, expr: str) -> float:
+    """Day of the maximum of ``expr`` (a readout or a sum ``a + b``)."""
+    return float(res.time[int(np.argmax(_series(res, expr)))])
+
+
+def peak_excess_share(res: SimulationResult, sham: SimulationResult, expr: str,
+                      day: float) -> float:
+    """``expr`` at ``day`` above the uninjured level, as a share of its peak excess (0 when it
+    never rises): what ``elevated`` and ``not_elevated`` compare with 5%."""
+    base = _value(sham, expr, day)
+    excess = float(np.max(_series(res, expr))) - base
+    return (_value(res, expr, day) - base) / excess if excess > 0 else 0.0
+
+
 def _num(x: str) -> float:
     return float(x) if x not in ("", None) else float("nan")
 
@@ -87,15 +101,10 @@ def check_row(row: Any, runs: ObservationRuns) -> Check:
         v = _value(res, expr, t)
         return Check(f"{v:.3g} at day {t:g}", lo <= v <= hi, f"{lo:g}-{hi:g} at day {t:g}")
     if comp == "peak_time":
-        series = _series(res, expr)
-        tp = float(res.time[int(np.argmax(series))])
+        tp = peak_time(res, expr)
         return Check(f"peak at day {tp:.3g}", lo <= tp <= hi, f"peak at day {lo:.3g}-{hi:.3g}")
     if comp in ("elevated", "not_elevated", "declined"):
-        series = _series(res, expr)
-        base = _value(runs.sham, expr, t)
-        excess = float(np.max(series)) - base
-        v = _value(res, expr, t) - base
-        share = v / excess if excess > 0 else 0.0
+        share = peak_excess_share(res, runs.sham, expr, t)
         if comp == "elevated":
             return Check(f"{100 * share:.0f}% of peak excess at day {t:.3g}", share > ELEVATED,
                          f"raised at day {t:.3g} (> {100 * ELEVATED:.0f}% of peak excess)")
