@@ -60,7 +60,13 @@ def observations() -> Any:
     """The observation dataset (``observations.csv``): one row per published observation with
     its source, the address it was read at, the set it belongs to (``calibration`` or
     ``validation``, fixed by source before any fit) and how it is used (``fit``: a PEtab
-    measurement; ``check``: compared with an a-priori rule; ``record``: kept, not evaluated)."""
+    measurement; ``check``: compared with an a-priori rule; ``record``: kept, not evaluated).
+    Read once per process; each call gets its own copy."""
+    return _observations().copy()
+
+
+@cache
+def _observations() -> Any:
     import pandas as pd
 
     return pd.read_csv(data_path("observations.csv"), dtype=str, keep_default_na=False)
