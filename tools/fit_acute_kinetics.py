@@ -1,4 +1,4 @@
-"""Fit the resident cells' immediate-early cytokine burst to the calibration set's acute rows.
+"""Fit the resident cells' immediate-early TNF-alpha burst and the glia's answer to it to the calibration set's acute rows.
 
     .venv/bin/python tools/fit_acute_kinetics.py          # fit, print, write into rat.toml
     .venv/bin/python tools/fit_acute_kinetics.py --dry    # fit and print only
@@ -31,7 +31,7 @@ from cordsim.evaluation.observations import (
 
 TOML = Path(__file__).resolve().parents[1] / "src/cordsim/data/parameter_sets/rat.toml"
 FIT = ("d_resident_response", "s_tnf_resident", "s_il1b_resident", "s_il6_resident",
-       "s_tnf_neutrophil", "s_il1b_neutrophil", "d_tnf", "d_il1b")
+       "ec50_tnf_glia", "s_tnf_neutrophil", "s_il1b_neutrophil", "d_tnf", "d_il1b")
 # A clearance rate moves with the myeloid secretion rates of its cytokine, so that the
 # quasi-steady levels of the myeloid phase (days 1-70, which the natural history and the
 # therapy calibration were fitted on) stay where they were: only the acute burst is fitted.

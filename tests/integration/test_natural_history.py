@@ -167,6 +167,22 @@ def test_resident_cells_make_an_early_cytokine_burst(params):
     assert float(np.max(quiet["tnf"])) < 0.2 * float(np.max(res["tnf"]))
 
 
+def test_resident_cells_answer_tnf_with_il1b_and_il6(params):
+    """TNF-alpha's mRNA peaks first, IL-1beta's and IL-6's after it (Hayashi 2000: 1 h, then
+    3 h and 6 h), because resident cells make those on TNF-alpha signalling: blocking it
+    (Pan 2002, receptor antagonists) leaves little of their early synthesis."""
+    res = cordsim.Simulation(parameters=params, injury="moderate").run(days=2)
+    assert _peak_time(res, "tnf_synthesis") < _peak_time(res, "il1b_synthesis")
+    assert _peak_time(res, "tnf_synthesis") < _peak_time(res, "il6_synthesis")
+    blocked = cordsim.Simulation(parameters=params.replace(ec50_tnf_glia=1e5),
+                                 injury="moderate").run(days=2)
+    early = res.time <= 0.5
+    assert float(np.max(blocked["il1b_synthesis"][early])) \
+        < 0.2 * float(np.max(res["il1b_synthesis"][early]))
+    assert float(np.max(blocked["il6_synthesis"][early])) \
+        < 0.5 * float(np.max(res["il6_synthesis"][early]))
+
+
 def test_no_burst_without_injury(params):
     res = cordsim.Simulation(parameters=params, injury="none").run(days=2)
     assert float(np.max(res["resident_response"])) == 0.0

@@ -2,8 +2,12 @@
 
 Review Sections 2.1-2.3, 3.4.2. M1-like cells make TNF-alpha, IL-1beta (NLRP3-gated) and
 IL-6 in proportion to NF-kB activity; M2-like cells make IL-10 and TGF-beta [89];
-neutrophils add TNF-alpha and IL-1beta early; resident cells release a burst of TNF-alpha,
-IL-1beta and IL-6 in the first hours (their immediate-early response to the hit); hemorrhage releases platelet TGF-beta;
+neutrophils add TNF-alpha and IL-1beta early; resident cells release a burst of TNF-alpha
+in the first hours (their immediate-early response to the hit) and, while in that response,
+answer lesion TNF-alpha by transcribing IL-1beta and IL-6 (Pan 2002: blocking the TNF-alpha and IL-1
+receptors cut the injury's IL-1beta mRNA, and mice lacking them induced less IL-6; the rat
+mRNAs peak in that order, TNF-alpha at 1 h, IL-6 at 3 h, IL-1beta at 6 h, Hayashi 2000; the
+IL-1 arm of that loop is not modelled apart); hemorrhage releases platelet TGF-beta;
 astrocytes make IL-6 on IL-1beta. Serum levels follow spill-over through the leaky barrier
 and a DAMP-driven systemic (splenic) response, which sEVs homing to the spleen dampen [11].
 IV products also act through the spleen: splenic macrophages that take up sEVs (or are reached
@@ -36,10 +40,12 @@ class LesionCytokines(Submodel):
     s_il1b_neutrophil = Param("IL-1beta secretion per neutrophil", PER_CELL)
     s_tnf_resident = Param("TNF-alpha release by resident cells at full immediate-early "
                            "response", "pg/mL/day")
-    s_il1b_resident = Param("IL-1beta release by resident cells at full immediate-early "
-                            "response", "pg/mL/day")
-    s_il6_resident = Param("IL-6 release by resident cells at full immediate-early response",
-                           "pg/mL/day")
+    s_il1b_resident = Param("IL-1beta synthesis by resident cells at full immediate-early "
+                            "response and full TNF-alpha signalling", "pg/mL/day")
+    s_il6_resident = Param("IL-6 synthesis by resident cells at full immediate-early response "
+                           "and full TNF-alpha signalling", "pg/mL/day")
+    ec50_tnf_glia = Param("Lesion TNF-alpha giving half the resident cells' IL-1beta and "
+                          "IL-6 synthesis", "pg/mL")
     k_il1b_pyroptosis = Param("IL-1beta released per pyroptotic cell", "pg/mL/(cell/mm^3)")
     s_il6_m1 = Param("IL-6 secretion per M1-like cell at full NF-kB", PER_CELL)
     k_il6_astrocyte = Param("Maximal IL-6 secretion by astrocytes on IL-1beta", "pg/mL/day")
@@ -72,13 +78,15 @@ class LesionCytokines(Submodel):
         # mRNAs turn over in minutes to an hour, faster than the proteins, so a cytokine's
         # mRNA follows its synthesis rate; the states are the proteins.
         m1 = v.microglia_m1 + v.macrophages_m1
+        # resident cells, while in their immediate-early response, answer TNF-alpha
+        glia = v.resident_response * hill(v.tnf, p.ec50_tnf_glia, 1)
         return {
             "tnf_synthesis": p.s_tnf_m1 * v.nfkb_activity * m1
             + p.s_tnf_neutrophil * v.neutrophils + p.s_tnf_resident * v.resident_response,
-            "il1b_synthesis": p.s_il1b_resident * v.resident_response
+            "il1b_synthesis": p.s_il1b_resident * glia
             + p.s_il1b_m1 * v.nlrp3_activity * m1 + p.s_il1b_neutrophil * v.neutrophils,
             "il6_synthesis": p.s_il6_m1 * v.nfkb_activity * m1
-            + p.s_il6_resident * v.resident_response
+            + p.s_il6_resident * glia
             + p.k_il6_astrocyte * hill(v.il1b, p.ec50_il1b_il6, 1),
             "tgfb_synthesis": p.s_tgfb_m2 * (v.microglia_m2 + v.macrophages_m2)
             + p.s_tgfb_m1 * v.macrophages_m1,

@@ -5,11 +5,12 @@ Review Section 2.1 [19-25]: the mechanical insult at t = 0 (its size set by
 glutamate excitotoxicity with Ca2+ overload (calpain activation) over hours, and releases
 damage-associated molecular patterns (DAMPs) that keep being released by secondary death.
 The hit also sets off an immediate-early response of the resident cells (microglia,
-astrocytes, neurons): they transcribe TNF-alpha, IL-1beta and IL-6 within minutes, before any
-leukocyte arrives, and stop again within about half a day (Pineau & Lacroix 2007; rat lesion
-cytokine mRNAs peak 1-6 h after contusion and are back to normal by 12-24 h, see the
-observation dataset). It is a transit pulse: the stress of the hit (``resident_trigger``)
-passes into the response with one rate, so the response rises, peaks at 1/rate and fades.
+astrocytes, neurons): they transcribe TNF-alpha within minutes, before any leukocyte arrives,
+and, while the response lasts, IL-1beta and IL-6 on that TNF-alpha (Pineau & Lacroix 2007;
+Pan 2002; rat lesion cytokine mRNAs peak 1-6 h after contusion, TNF-alpha first, and are
+back to normal by 12-24 h, see the observation dataset). It is a transit pulse: the stress
+of the hit (``resident_trigger``) passes into the response with one rate, so the response
+rises, peaks at 1/rate and fades.
 """
 
 from __future__ import annotations
