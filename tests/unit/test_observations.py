@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 import cordsim.data
+from cordsim.evaluation.observations import peak_time
 
 
 def test_every_row_has_its_provenance():
@@ -23,3 +27,26 @@ def test_only_calibration_rows_are_fitted():
     df = cordsim.data.observations()
     assert set(df.loc[df["use"] == "fit", "set"]) == {"calibration"}
     assert (df[(df["set"] == "validation") & (df["use"] == "check")].shape[0]) >= 30
+
+
+class _Series:
+    """The two things peak_time reads from a result: ``time`` and ``result[name]``."""
+
+    def __init__(self, time, **data):
+        self.time = np.asarray(time, dtype=float)
+        self.data = {k: np.asarray(v, dtype=float) for k, v in data.items()}
+
+    def __getitem__(self, name):
+        return self.data[name]
+
+
+def test_peak_time_is_not_rounded_to_the_output_grid():
+    t = np.arange(0.0, 1.0, 1 / 48)  # half-hourly, as in the first day of a run
+    true_peak = 0.1146  # 2.75 h: between the 2.5-h and 3-h samples
+    pulse = (t / true_peak) * np.exp(1 - t / true_peak)  # transit pulse peaking at true_peak
+    res = _Series(t, a=pulse, b=0.5 * pulse)
+    assert abs(peak_time(res, "a") - true_peak) < 0.1 / 24  # within 6 minutes
+    assert t[int(np.argmax(pulse))] == 0.125  # what the grid alone would say
+    assert peak_time(res, "a + b") == pytest.approx(peak_time(res, "a"))
+    rising = _Series(t, a=t)  # a maximum at the last sample stays there
+    assert peak_time(rising, "a") == t[-1]

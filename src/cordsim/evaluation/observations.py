@@ -75,8 +75,20 @@ def _mean(res: SimulationResult, expr: str, start: float, end: float) -> float:
 
 
 def peak_time(res: SimulationResult, expr: str) -> float:
-    """Day of the maximum of ``expr`` (a readout or a sum ``a + b``)."""
-    return float(res.time[int(np.argmax(_series(res, expr)))])
+    """Day of the maximum of ``expr`` (a readout or a sum ``a + b``): the vertex of the
+    parabola through the largest sample and its two neighbours, so that the time is not
+    rounded to the output grid (half-hourly in the first day, where acute peaks sit hours
+    apart); the largest sample's day when it is the first or last."""
+    y, t = _series(res, expr), res.time
+    i = int(np.argmax(y))
+    if i == 0 or i == len(y) - 1:
+        return float(t[i])
+    (t0, t1, t2), (f0, f1, f2) = t[i - 1:i + 2], y[i - 1:i + 2]
+    den = (t1 - t0) * (f1 - f2) - (t1 - t2) * (f1 - f0)
+    if den == 0:  # a flat top
+        return float(t1)
+    num = (t1 - t0) ** 2 * (f1 - f2) - (t1 - t2) ** 2 * (f1 - f0)
+    return float(t1 - 0.5 * num / den)
 
 
 def peak_excess_share(res: SimulationResult, sham: SimulationResult, expr: str,
