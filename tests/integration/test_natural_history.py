@@ -9,6 +9,7 @@ import pytest
 
 import cordsim
 from cordsim.evaluation.claims import SEVERITIES
+from cordsim.evaluation.observations import peak_time
 
 
 def test_sham_stays_at_homeostasis_for_70_days(runs):
@@ -144,36 +145,33 @@ def test_solver_failure_keeps_partial_result():
     assert "solver failed" in res.status and res.time[-1] == partial.time[-1]
 
 
-def _peak_time(res, name):
-    return float(res.time[int(np.argmax(res[name]))])
-
-
 def test_resident_cells_make_an_early_cytokine_burst(params):
     """The resident cells' immediate-early response: cytokine synthesis (what mRNA tracks)
     peaks within hours and is back near baseline by day 1 (Yakovlev & Faden 1994, Hayashi
     2000), while the protein outlasts it (Xu 1998: TNF-alpha 4.5-fold at day 1)."""
     res = cordsim.Simulation(parameters=params, injury="moderate").run(days=3)
     for name in ("tnf_synthesis", "il1b_synthesis", "il6_synthesis"):
-        assert _peak_time(res, name) < 0.25, name
+        assert peak_time(res, name) < 0.25, name
     syn = res["tnf_synthesis"]
     assert res.at("tnf_synthesis", 1.0) < 0.05 * float(np.max(syn))
     assert res.at("tnf", 1.0) > 0.05 * float(np.max(res["tnf"]))
-    assert _peak_time(res, "tnf") < 0.5
+    assert peak_time(res, "tnf") < 0.5
     # without the burst the lesion's cytokines come from leukocytes and peak a day later
     quiet = cordsim.Simulation(parameters=params.replace(
         s_tnf_resident=0.0, s_il1b_resident=0.0, s_il6_resident=0.0),
         injury="moderate").run(days=3)
-    assert _peak_time(quiet, "tnf_synthesis") > 0.4
+    assert peak_time(quiet, "tnf_synthesis") > 0.4
     assert float(np.max(quiet["tnf"])) < 0.2 * float(np.max(res["tnf"]))
 
 
 def test_resident_cells_answer_tnf_with_il1b_and_il6(params):
-    """TNF-alpha's mRNA peaks first, IL-1beta's and IL-6's after it (Hayashi 2000: 1 h, then
-    3 h and 6 h), because resident cells make those on TNF-alpha signalling: blocking it
-    (Pan 2002, receptor antagonists) leaves little of their early synthesis."""
+    """TNF-alpha's mRNA peaks first, IL-1beta's and IL-6's after it (Hayashi 2000: TNF-alpha
+    at 1 h, IL-6 at 3 h, IL-1beta at 6 h), because resident cells make those two on TNF-alpha
+    signalling: blocking it (Pan 2002, receptor antagonists) leaves little of their early
+    synthesis."""
     res = cordsim.Simulation(parameters=params, injury="moderate").run(days=2)
-    assert _peak_time(res, "tnf_synthesis") < _peak_time(res, "il1b_synthesis")
-    assert _peak_time(res, "tnf_synthesis") < _peak_time(res, "il6_synthesis")
+    assert peak_time(res, "tnf_synthesis") < peak_time(res, "il1b_synthesis")
+    assert peak_time(res, "tnf_synthesis") < peak_time(res, "il6_synthesis")
     blocked = cordsim.Simulation(parameters=params.replace(ec50_tnf_glia=1e5),
                                  injury="moderate").run(days=2)
     early = res.time <= 0.5

@@ -29,9 +29,8 @@ def test_validate_passes_with_defaults(capsys, tmp_path):
     assert len(built_to) == n_claims and built_to["pass"].all()
     n_cal = int(calibration["pass"].sum())
     assert re.search(rf"calibration: {n_cal} of {len(calibration)} pass", out)
-    # The calibration-set observations are fitted; the ones that fail are exactly the three
-    # the README names (two acute rows one pulse cannot meet, Zhou 2018's microglial peak):
-    # any other failing is a regression.
+    # The calibration-set observations are fitted; the one that fails is the one the README
+    # names (Zhou 2018's microglial peak): any other failing is a regression.
     observed = calibration[calibration["kind"] == "observation"]
     assert set(observed.loc[~observed["pass"], "id"]) == {"acu017"}
     validation = table[table["set"] == "validation"]

@@ -50,3 +50,13 @@ def test_peak_time_is_not_rounded_to_the_output_grid():
     assert peak_time(res, "a + b") == pytest.approx(peak_time(res, "a"))
     rising = _Series(t, a=t)  # a maximum at the last sample stays there
     assert peak_time(rising, "a") == t[-1]
+
+
+def test_peak_time_on_an_uneven_grid_and_flat_or_broken_tops():
+    t = np.array([0.0, 0.5, 1.0, 2.0, 3.5, 5.0])  # uneven spacing around the top
+    parabola = 10.0 - (t - 1.3) ** 2
+    assert peak_time(_Series(t, a=parabola), "a") == pytest.approx(1.3)
+    flat = np.array([0.0, 1.0, 3.0, 3.0, 1.0, 0.0])  # top spans the 3rd and 4th samples
+    assert peak_time(_Series(t, a=flat), "a") == pytest.approx(1.5)
+    broken = np.array([0.0, 1.0, np.nan, 2.0, 1.0, 0.0])  # a NaN never gives a NaN day
+    assert np.isfinite(peak_time(_Series(t, a=broken), "a"))

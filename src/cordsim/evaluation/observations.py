@@ -85,7 +85,7 @@ def peak_time(res: SimulationResult, expr: str) -> float:
         return float(t[i])
     (t0, t1, t2), (f0, f1, f2) = t[i - 1:i + 2], y[i - 1:i + 2]
     den = (t1 - t0) * (f1 - f2) - (t1 - t2) * (f1 - f0)
-    if den == 0:  # a flat top
+    if not den > 0:  # all three equal, a repeated time or a NaN: no parabola to read
         return float(t1)
     num = (t1 - t0) ** 2 * (f1 - f2) - (t1 - t2) ** 2 * (f1 - f0)
     return float(t1 - 0.5 * num / den)
