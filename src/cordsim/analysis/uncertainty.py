@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 ENSEMBLE_MEMBERS = 200
-ENSEMBLE_STEPS = 2000  # emcee steps per walker (half of them burn-in)
+ENSEMBLE_STEPS = 10000  # emcee steps per walker (half of them burn-in)
 BALL = 0.3  # walkers start around the best fit, spread by this share of each prior SD
 
 
