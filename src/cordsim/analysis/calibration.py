@@ -125,7 +125,7 @@ class PetabObjective:
                            for cid in dict.fromkeys(meas["simulationConditionId"])]
 
     def _condition(self, cid: str, row: Any, meas: Any, *, est_names: set[str]) -> _Condition:
-        from cordsim.design.dosing import Dose, Protocol, entry_of
+        from cordsim.design.dosing import DOSE_UNIT, Dose, Protocol, entry_of
         from cordsim.design.perturbations import Perturbation
         from cordsim.io.sbml import TWIN_PREFIX
         from cordsim.run.simulation import Simulation
@@ -154,8 +154,8 @@ class PetabObjective:
         for (state, _), slot in sorted(slots.items()):
             if slot.get("amount", 0.0) > 0 and slot.get("time", 1e9) < 1e8:
                 kind, route = entry_of(state)
-                product, unit = ("msc", "cell") if kind == "cells" else ("sev_naive", "particle")
-                doses.append(Dose(product, f"{slot['amount']:.12g} {unit}", route,
+                product = "msc" if kind == "cells" else "sev_naive"
+                doses.append(Dose(product, f"{slot['amount']:.12g} {DOSE_UNIT[kind]}", route,
                                   start=slot["time"]))
         kinds = {d.product for d in doses}
         protocol = Protocol(tuple(doses), name=cid) if len(kinds) <= 1 else None

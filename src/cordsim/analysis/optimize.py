@@ -33,7 +33,7 @@ import numpy as np
 
 from cordsim._optional import require
 from cordsim.analysis.scan import ProtocolEvaluator, summarize_gains
-from cordsim.design.dosing import ENTRY, ROUTES, product
+from cordsim.design.dosing import DOSE_UNIT, ENTRY, ROUTES, product
 from cordsim.design.variants import total_dose
 from cordsim.errors import ScenarioError
 
@@ -220,7 +220,7 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
         "endpoint": ev.endpoint.text, "objective": objective, "threshold": threshold,
         "animals": n, "trials": trials, "seed": seed, "runs": ev.runs,
         "constraints": {**asdict(c), "total_dose": budget, "routes": list(routes)},
-        "dose_unit": "cell" if kind == "cells" else "particle",
+        "dose_unit": DOSE_UNIT[kind],
         "own": {"protocol": own_protocol.as_dict()["doses"],
                 "total_dose": total_dose(own_protocol, species),
                 **summarize_gains(own_gains, own_gains + ev.control, threshold)},

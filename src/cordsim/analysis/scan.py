@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cordsim.design.dosing import DOSE_UNIT
 from cordsim.design.scenario import Scenario, load_scenario
 from cordsim.design.variants import SETTINGS, settings_of, total_dose, vary
 from cordsim.errors import ScenarioError, did_you_mean
@@ -202,7 +203,7 @@ def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequenc
     data = {key: (names, np.array([r.get(key, np.nan) for r in rows], dtype=float)
                   .reshape(shape)) for key in rows[0]}
     ds = xr.Dataset(data, coords=coords)
-    kind = "cell" if ev.arm.protocol.doses[0].kind == "cells" else "particle"
+    kind = DOSE_UNIT[ev.arm.protocol.doses[0].kind]
     ds["total_dose"].attrs["units"] = kind
     ds.attrs.update({"scenario": sc.name, "arm": arm, "control": sc.arms[0].name,
                      "endpoint": ev.endpoint.text, "animals": n or 1, "seed": seed,

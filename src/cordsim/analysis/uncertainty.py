@@ -23,7 +23,7 @@ BALL = 0.3  # walkers start around the best fit, spread by this share of each pr
 
 def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, seed: int = 0,
                        members: int = ENSEMBLE_MEMBERS, steps: int = ENSEMBLE_STEPS,
-                       walkers: int | None = None, progress: bool = False) -> dict[str, Any]:
+                       progress: bool = False) -> dict[str, Any]:
     """``members`` parameter vectors drawn from the posterior by emcee's affine-invariant
     ensemble sampler, its walkers started around ``best`` (spread :data:`BALL` prior SDs,
     inside the bounds); each step simulates all moving walkers in one kernel call per
@@ -41,8 +41,7 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
     rng = np.random.default_rng(seed)
     best = np.asarray(best, float)
     ndim = best.size
-    walkers = walkers or 2 * ndim + 2
-    walkers += walkers % 2
+    walkers = 2 * ndim + 2  # emcee's stretch move needs an even number above 2 * ndim
 
     def log_prob(thetas: np.ndarray) -> np.ndarray:
         thetas = np.atleast_2d(thetas)
@@ -83,13 +82,10 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
 
 
 def _values_table(objective: Any, rows: np.ndarray) -> Any:
+    """One row of parameter values (declared units) per parameter vector."""
     import pandas as pd
 
-    from cordsim.analysis.scales import from_scale
-
-    return pd.DataFrame([{n: from_scale(x, s) for n, x, s in
-                          zip(objective.names, row, objective.scales, strict=True)}
-                         for row in rows])
+    return pd.DataFrame([objective.values(row) for row in rows])
 
 
 def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str | Path, *,

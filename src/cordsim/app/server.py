@@ -52,7 +52,6 @@ from cordsim.errors import CordsimError, ScenarioError
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 256 * 1024  # bytes of a posted scenario
 MAX_RUNS = 20  # run folders kept (oldest removed first)
-UNITS = {"cells": ["cell", "cell/kg"], "sev": ["particle", "ug", "particle/kg", "ug/kg"]}
 
 
 class BadInput(CordsimError):
@@ -86,7 +85,7 @@ def _parse_json(body: bytes) -> Any:
 def options() -> dict[str, Any]:
     """What the page offers: species, injuries, products, routes, schedules, the default."""
     from cordsim.data import SPECIES, builtin_scenarios, injury_presets, products
-    from cordsim.design.dosing import ROUTES, SCHEDULES
+    from cordsim.design.dosing import AMOUNT_UNITS, ROUTES, SCHEDULES
 
     default = tomllib.loads(builtin_scenarios()["default"].read_text(encoding="utf-8"))
     return {
@@ -95,7 +94,8 @@ def options() -> dict[str, Any]:
         "injuries": {k: v.get("description", k) for k, v in injury_presets().items()},
         "products": {k: {"kind": v["kind"], "routes": list(v["routes"]),
                          "description": v.get("description", ""),
-                         "units": UNITS.get(v["kind"], [])} for k, v in products().items()},
+                         "units": list(AMOUNT_UNITS.get(v["kind"], ()))}
+                     for k, v in products().items()},
         "routes": list(ROUTES),
         "schedules": list(SCHEDULES),
         "default": default,

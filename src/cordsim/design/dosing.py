@@ -119,12 +119,12 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
         if not qty.is_compatible_with("cell"):
             raise ScenarioError(f"dose amount {text!r}: {product_name} is dosed in cells "
                                 f"(e.g. '1e6 cell'), not {unit!r}")
-        value = qty.to("cell").magnitude
-    elif qty.is_compatible_with("particle"):
-        value = qty.to("particle").magnitude
+        value = qty.to(DOSE_UNIT["cells"]).magnitude
+    elif qty.is_compatible_with(DOSE_UNIT["sev"]):
+        value = qty.to(DOSE_UNIT["sev"]).magnitude
     elif qty.is_compatible_with("ug"):
         purity = registry().Quantity(*parse_quantity(prod["purity"]))
-        value = (qty * purity).to("particle").magnitude
+        value = (qty * purity).to(DOSE_UNIT["sev"]).magnitude
     else:
         raise ScenarioError(f"dose amount {text!r}: {product_name} is dosed in particles or "
                             f"protein mass (e.g. '1e9 particle', '50 ug'), not {unit!r}")
@@ -132,7 +132,7 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
     largest = MAX_DOSE[prod["kind"]]
     if value > largest:
         raise ScenarioError(f"dose amount {text!r} is {value:.3g} "
-                            f"{UNIT_OF_KIND[prod['kind']]} per dose, "
+                            f"{DOSE_UNIT[prod['kind']]}s per dose, "
                             f"beyond the {largest:.0e} cordsim accepts (published rat doses "
                             f"reach ~1e7 cells or ~2e12 particles); check the unit")
     return value
@@ -141,7 +141,9 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
 # Largest amount per dose, by product kind: 100x beyond any published rat dose, so that a
 # unit slip ('100 kg' for '100 ug') is refused instead of failing in the solver.
 MAX_DOSE = {"cells": 1e9, "sev": 1e15}
-UNIT_OF_KIND = {"cells": "cells", "sev": "particles"}
+# The unit each product kind is counted in, and the units a dose amount may be given in.
+DOSE_UNIT = {"cells": "cell", "sev": "particle"}
+AMOUNT_UNITS = {"cells": ("cell", "cell/kg"), "sev": ("particle", "ug", "particle/kg", "ug/kg")}
 
 
 @dataclass(frozen=True)
