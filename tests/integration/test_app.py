@@ -136,7 +136,8 @@ def test_scenario_toml_writer_round_trips_the_builtin_scenarios():
     for path in builtin_scenarios().values():
         data = tomllib.loads(path.read_text())
         assert tomllib.loads(dumps(data)) == data
-    odd = {"name": 'quote " and \\ and \n and é', "parameters": {"a.b": "0.6 1/day", "x": 1e-30},
+    odd = {"name": 'quote " and \\ and \n and é and \x7f (DEL)',
+           "parameters": {"a.b": "0.6 1/day", "x": 1e-30},
            "arms": [{"perturbations": {}, "doses": []}]}
     assert tomllib.loads(dumps(odd)) == odd
 

@@ -37,8 +37,9 @@ def _key(key: Any) -> str:
 
 
 def _string(text: str) -> str:
-    # JSON's escapes (\", \\, \n, \uXXXX ...) are valid in TOML basic strings
-    return json.dumps(text, ensure_ascii=False)
+    # JSON's escapes (\", \\, \n, \uXXXX ...) are valid in TOML basic strings; JSON leaves
+    # DEL as it is, which TOML forbids there
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _value(value: Any) -> str:
