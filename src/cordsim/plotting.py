@@ -20,11 +20,8 @@ Examples
 """
 
 from cordsim.io.plotting import (
-    ARM_PALETTE,
     COLUMN_WIDTH,
-    CONTROL_COLOR,
     FORMATS,
-    arm_colors,
     comparison_figure,
     dose_times,
     ensemble_figure,
@@ -47,6 +44,7 @@ from cordsim.io.plotting import (
     save_figure,
     write_run_figures,
 )
+from cordsim.run.palette import ARM_PALETTE, CONTROL_COLOR, arm_colors
 
 __all__ = [
     "ARM_PALETTE", "COLUMN_WIDTH", "CONTROL_COLOR", "FORMATS", "arm_colors",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,17 @@ DOSE_UNIT = {"cells": "cell", "sev": "particle"}
 AMOUNT_UNITS = {"cells": ("cell", "cell/kg"), "sev": ("particle", "ug", "particle/kg", "ug/kg")}
 
 
+def administration_days(schedule: str, start: float, count: int = 1,
+                        times: Sequence[float] = ()) -> list[float]:
+    """Days of a dose line's administrations: ``count`` a day apart (``daily``), ``start`` +
+    each of ``times`` (``times``), else ``start`` alone (``bolus``; an infusion's start)."""
+    if schedule == "daily":
+        return [float(start + i) for i in range(int(count))]
+    if schedule == "times":
+        return [float(start + t) for t in times]
+    return [float(start)]
+
+
 @dataclass(frozen=True)
 class Dose:
     """One line of a protocol.
@@ -242,14 +254,11 @@ class Dose:
 
     def events(self, species: str) -> list[tuple[float, float]]:
         """Bolus administrations as (day, amount in cells or particles); none for infusions."""
+        if self.schedule == "infusion":
+            return []
         amount = parse_amount(self.amount, self.product, species)
-        if self.schedule == "bolus":
-            return [(float(self.start), amount)]
-        if self.schedule == "daily":
-            return [(float(self.start + i), amount) for i in range(self.count)]
-        if self.schedule == "times":
-            return [(float(self.start + t), amount) for t in self.times]
-        return []
+        return [(day, amount) for day in
+                administration_days(self.schedule, self.start, self.count, self.times)]
 
     def infusion(self, species: str) -> tuple[float, float, float] | None:
         """(start, end, rate per day) of an infusion, else None."""

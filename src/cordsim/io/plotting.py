@@ -27,8 +27,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cordsim.design.dosing import administration_days
 from cordsim.errors import ScenarioError
-from cordsim.run.palette import ARM_PALETTE, CONTROL_COLOR, arm_colors  # noqa: F401 (public)
+from cordsim.run.palette import arm_colors
 from cordsim.run.results import SimulationResult
 
 MAX_TITLE = 300  # characters of a scenario's name and description shown in a title
@@ -123,14 +124,8 @@ def dose_times(result: SimulationResult) -> list[float]:
     """Days of every administration of the result's protocol (an infusion: its start)."""
     times: list[float] = []
     for d in result.provenance.protocol.get("doses", []) or []:
-        start = float(d.get("start", 0.0))
-        schedule = d.get("schedule", "bolus")
-        if schedule == "daily":
-            times += [start + i for i in range(int(d.get("count", 1)))]
-        elif schedule == "times":
-            times += [start + float(t) for t in d.get("times", [])]
-        else:
-            times.append(start)
+        times += administration_days(d.get("schedule", "bolus"), float(d.get("start", 0.0)),
+                                     d.get("count", 1), [float(t) for t in d.get("times", [])])
     return sorted(set(times))
 
 
@@ -164,7 +159,7 @@ def _short_source(source: str) -> str | None:
     return f"{j.group(1)} {j.group(2)}" if j else None
 
 
-def _spread(value: str, spread: str, spread_type: str) -> tuple[float, float, float] | None:
+def _spread(value: str, spread: str) -> tuple[float, float, float] | None:
     """(value, low, high) of a row: a range or CI as written, a single spread as +/-."""
     val = float(value) if value.strip() else math.nan
     m = _SPREAD_RANGE.match(spread)
@@ -222,7 +217,7 @@ def literature_points(readout: str, *, injury: str, kind: str = "level",
     for r in rows.itertuples():
         if not str(r.time_day).strip():
             continue
-        vals = _spread(str(r.value), str(r.spread), str(r.spread_type))
+        vals = _spread(str(r.value), str(r.spread))
         if vals is None:
             continue
         t = float(r.time_day)
@@ -244,8 +239,8 @@ def literature_points(readout: str, *, injury: str, kind: str = "level",
     return sorted(points, key=lambda p: (p["time"], p["label"]))
 
 
-def _overlay(ax: Axes, points: list[dict[str, Any]], end: float) -> int:
-    """Draw observations as black markers with their spread; returns how many were drawn."""
+def _overlay(ax: Axes, points: list[dict[str, Any]], end: float) -> None:
+    """Draw observations as black markers with their spread."""
     points = [p for p in points if 0 <= p["time"] <= end]
     by_time: dict[float, int] = {}
     for k, p in enumerate(points):
@@ -258,7 +253,6 @@ def _overlay(ax: Axes, points: list[dict[str, Any]], end: float) -> int:
                     fmt=OBSERVATION_MARKERS[k % len(OBSERVATION_MARKERS)], ms=3.5,
                     color=OBSERVATION_COLOR, mfc="white", mew=0.9, elinewidth=0.9,
                     capsize=2, zorder=5, label=f"{p['label']}{kind}")
-    return len(points)
 
 
 def _injury(results: Mapping[str, SimulationResult]) -> str:
@@ -390,9 +384,9 @@ def outcomes_figure(results: Mapping[str, SimulationResult], *,
                      label=f"{label} fibrotic")
         axes[3].plot(r.time, r["bbb_score"], color=color, label=label)
     if observations:
-        _overlay(axes[0], literature_points("spared_tissue_fraction",
-                                            injury=_injury(results)), end)
-        _overlay(axes[3], literature_points("bbb_score", injury=_injury(results)), end)
+        injury = _injury(results)
+        _overlay(axes[0], literature_points("spared_tissue_fraction", injury=injury), end)
+        _overlay(axes[3], literature_points("bbb_score", injury=injury), end)
     _panel_title(axes[0], "Spared tissue (solid) and lesion volume (dashed)")
     axes[0].set_ylabel("fraction of epicenter")
     axes[0].set_ylim(0, 1)
@@ -543,17 +537,13 @@ def write_run_figures(results: Mapping[str, SimulationResult], out: str | Path, 
     when ``ensemble`` is given), and, when the run has more than one time point,
     ``fig_natural_history`` (the first arm) and ``fig_outcomes``. Returns the files."""
     out = Path(out)
-    formats = figure_formats(formats)
     first = next(iter(results.values()))
-    figures = {"fig_comparison": lambda: comparison_figure(results, title=title,
-                                                          ensemble=ensemble)}
+    written = save_figure(comparison_figure(results, title=title, ensemble=ensemble),
+                          out / "fig_comparison.png", formats)
     if first.time.size > 1:
-        figures["fig_natural_history"] = lambda: natural_history_figure(first,
-                                                                        title=control_title)
-        figures["fig_outcomes"] = lambda: outcomes_figure(results)
-    written: list[Path] = []
-    for stem, build in figures.items():
-        written += save_figure(build(), out / f"{stem}.png", formats)
+        written += save_figure(natural_history_figure(first, title=control_title),
+                               out / "fig_natural_history.png", formats)
+        written += save_figure(outcomes_figure(results), out / "fig_outcomes.png", formats)
     return written
 
 
