@@ -40,6 +40,7 @@ from cordsim._version import __version__
 from cordsim.core.model import Model
 from cordsim.core.parameters import ParameterSet
 from cordsim.errors import CordsimError
+from cordsim.io.sbml import symbolic_laws
 
 #: the readout that paths from a dose end at (an output of the Locomotion submodel)
 BBB_READOUT = "bbb_score"
@@ -76,19 +77,16 @@ class ModelGraph:
 @cache
 def _cached_graph(model: Model) -> ModelGraph:
     model.check_structure()
-    t = sympy.Symbol("t")
-    ys = {n: sympy.Symbol(n) for n in model.state_names}
-    ps = {n: sympy.Symbol(n) for n in model.param_names}
-    os_ = {n: sympy.Symbol(n) for n in model.output_names}
-    outs, rates = model.evaluate(t, ys, ps, read_outputs=os_)
+    outs, rates = symbolic_laws(model)
     laws = {n: sympy.sympify(rates[n]) for n in model.state_names}
     laws.update({n: sympy.sympify(outs[n]) for n in model.output_names})
+    ps = {n: sympy.Symbol(n) for n in model.param_names}
     initial = {n: sympy.sympify(v) for n, v in model.initial_values(ps).items()}
     order = [*model.state_names, *model.output_names, *model.param_names]
     rank = {n: i for i, n in enumerate(order)}
     drivers = {}
     for name, law in laws.items():
-        used = {str(s) for s in law.free_symbols} - {name, "t"}
+        used = {str(s) for s in law.free_symbols} - {name, "time"}
         drivers[name] = tuple(sorted(used, key=lambda n: rank.get(n, len(rank))))
     driven: dict[str, list[str]] = {n: [] for n in order}
     for name in order:  # in declaration order, so listings and paths are stable
@@ -223,20 +221,22 @@ def _math_block(lhs: str, expr: sympy.Expr, lhs_expr: sympy.Expr | None = None) 
             f"```text\n{sympy.sstr(expr)}\n```\n\n</details>\n")
 
 
-def _ref(name: str, graph: ModelGraph) -> str:
-    """A link to where ``name`` is documented (its submodel's page, its anchor)."""
+def _ref(name: str, graph: ModelGraph, base: str = "../submodels/") -> str:
+    """A link to where ``name`` is documented (its submodel's page, its anchor), from a page
+    that reaches the submodel pages at ``base``."""
     owner = graph.model.owner[name].name
-    return f"[`{name}`](../submodels/{owner}.md#{name})"
+    return f"[`{name}`]({base}{owner}.md#{name})"
 
 
-def _refs(names: Sequence[str], graph: ModelGraph, *, local: str | None = None) -> str:
+def _refs(names: Sequence[str], graph: ModelGraph, *, local: str | None = None,
+          base: str = "../submodels/") -> str:
     if not names:
         return "none"
     out = []
     for n in names:
         owner = graph.model.owner[n].name
         out.append(f"[`{n}`](#{n})" if owner == local else
-                   f"[`{n}`]({owner}.md#{n})" if local is not None else _ref(n, graph))
+                   f"[`{n}`]({owner}.md#{n})" if local is not None else _ref(n, graph, base))
     return ", ".join(out)
 
 
@@ -415,10 +415,10 @@ def _mechanism_page(graph: ModelGraph) -> str:
     m = graph.model
     for name in [*m.state_names, *m.output_names]:
         by = [d for d in graph.drivers[name] if graph.kind(d) != "parameter"]
-        lines.append(f"| {_ref(name, graph).replace('../', '')} | {graph.kind(name)} | "
+        lines.append(f"| {_ref(name, graph, 'submodels/')} | {graph.kind(name)} | "
                      f"{m.owner[name].name} | "
-                     f"{_refs(by, graph).replace('../', '')} | "
-                     f"{_refs(graph.driven[name], graph).replace('../', '')} |")
+                     f"{_refs(by, graph, base='submodels/')} | "
+                     f"{_refs(graph.driven[name], graph, base='submodels/')} |")
     edges = _submodel_edges(graph)
     lines += ["", "## Between submodels", "", "| from | to | through |", "|---|---|---|"]
     for (a, b), names in edges.items():
@@ -475,7 +475,6 @@ class DocsResult:
     out: Path
     pages: tuple[Path, ...]
     site: Path | None
-    build_log: str = ""
 
 
 def _check_mkdocs() -> None:
@@ -533,7 +532,7 @@ def write_docs(out: str | Path, *, species: str = "rat", build: bool = True,
     if proc.returncode != 0:
         shutil.rmtree(site, ignore_errors=True)
         raise CordsimError("mkdocs build --strict failed:\n" + log.strip()[-4000:])
-    return DocsResult(out, tuple(written), site, log)
+    return DocsResult(out, tuple(written), site)
 
 
 # ---------------------------------------------------------------------------- explain

@@ -95,8 +95,9 @@ def _sbo(name: str) -> int:
     return 2  # quantitative systems description parameter
 
 
-def _laws(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Outputs and rates with other outputs kept as symbols (readable assignment rules)."""
+def symbolic_laws(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Outputs and rates as sympy expressions of states, parameters and ``time``, other
+    outputs kept as symbols (readable assignment rules, documentation pages)."""
     ys = {n: sympy.Symbol(n) for n in model.state_names}
     ps = {n: sympy.Symbol(n) for n in model.param_names}
     os_ = {n: sympy.Symbol(n) for n in model.output_names}
@@ -155,7 +156,7 @@ def export_sbml(sim: Simulation, *, dose_slots: dict[str, int] | None = None,
         par.setNotes(_notes(info))
 
     sym = model.symbolic
-    outs, rates = _laws(model)
+    outs, rates = symbolic_laws(model)
     copies = [("", {})]
     if twin:
         rename = {sympy.Symbol(n): sympy.Symbol(TWIN_PREFIX + n)
