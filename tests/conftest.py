@@ -47,3 +47,15 @@ def runs():
     from cordsim.evaluation.claims import Runs
 
     return Runs()
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory):
+    """``cordsim run default`` as a user types it, asking for all three figure formats and
+    the report: its folder (shared, read-only)."""
+    from cordsim.cli import main
+
+    out = tmp_path_factory.mktemp("default")
+    assert main(["run", "default", "--out", str(out), "--format", "png,svg",
+                 "--format", "pdf", "--report"]) == 0
+    return out

@@ -87,20 +87,24 @@ def test_bad_input_is_a_400_naming_the_problem_and_the_server_keeps_running(clie
     assert client.get("/api/health").json()["status"] == "ok"
 
 
-def test_missing_runs_and_files_are_404_not_files_outside_the_run(client):
-    assert client.get("/api/runs/nope/endpoints.csv").status_code == 404
-    assert "no run 'nope'" in client.get("/api/runs/nope/results.zip").json()["error"]
+@pytest.fixture(scope="module")
+def two_arm_run(client):
+    """The JSON answer to one run of TWO_ARMS (shared by the tests that read a run)."""
     r = client.post("/api/run", json=TWO_ARMS)
     assert r.status_code == 200, r.text
-    run_id = r.json()["id"]
+    return r.json()
+
+
+def test_missing_runs_and_files_are_404_not_files_outside_the_run(client, two_arm_run):
+    assert client.get("/api/runs/nope/endpoints.csv").status_code == 404
+    assert "no run 'nope'" in client.get("/api/runs/nope/results.zip").json()["error"]
+    run_id = two_arm_run["id"]
     for name in ("..%2F..%2Fetc%2Fpasswd", "passwd", ".."):
         assert client.get(f"/api/runs/{run_id}/{name}").status_code == 404
 
 
-def test_a_run_returns_the_endpoints_file_figures_and_downloads(client):
-    r = client.post("/api/run", json=TWO_ARMS)
-    assert r.status_code == 200, r.text
-    res = r.json()
+def test_a_run_returns_the_endpoints_file_figures_and_downloads(client, two_arm_run):
+    res = two_arm_run
     assert res["status"] == "ok" and res["name"] == "two-arms"
     assert set(res["figures"]) == {"comparison", "natural_history", "outcomes", "ensemble"}
     for url in res["figures"].values():

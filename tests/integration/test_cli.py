@@ -94,27 +94,20 @@ def test_params_csv(capsys):
     assert len(lines) == len(cordsim.CordModel().params) + 1
 
 
-@pytest.fixture(scope="module")
-def default_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("default")
-    assert main(["run", "default", "--out", str(out)]) == 0
-    return out
-
-
-def test_default_scenario_compares_four_arms(default_dir):
+def test_default_scenario_compares_four_arms(default_run):
     for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
                  "fig_comparison.png", "fig_natural_history.png", "fig_outcomes.png"):
-        assert (default_dir / name).stat().st_size > 0, name
-    df = pd.read_csv(default_dir / "timecourse.csv")
+        assert (default_run / name).stat().st_size > 0, name
+    df = pd.read_csv(default_run / "timecourse.csv")
     assert list(df.columns[: len(cordsim.TIMECOURSE_COLUMNS)]) == list(cordsim.TIMECOURSE_COLUMNS)
     assert list(df["arm"].unique()) == ["vehicle", "IV MSC", "fractionated sEV",
                                         "single sEV bolus"]
-    ends = pd.read_csv(default_dir / "endpoints.csv", index_col="arm")
+    ends = pd.read_csv(default_run / "endpoints.csv", index_col="arm")
     assert ends.loc["vehicle", "sev_lesion_peak"] == 0
     assert ends.loc["fractionated sEV", "bbb_score_day70"] > ends.loc["vehicle", "bbb_score_day70"]
     import xarray as xr
 
-    with xr.open_dataset(default_dir / "timecourse.nc", engine="h5netcdf") as ds:
+    with xr.open_dataset(default_run / "timecourse.nc", engine="h5netcdf") as ds:
         assert ds["sev_lesion"].dims == ("arm", "time")
         assert ds["sev_lesion"].attrs["units"] == "particle"
 

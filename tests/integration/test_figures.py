@@ -30,15 +30,6 @@ ARMS = ["vehicle", "IV MSC", "fractionated sEV", "single sEV bolus"]
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """``cordsim run default`` as a user types it, asking for all three formats."""
-    out = tmp_path_factory.mktemp("default")
-    assert main(["run", "default", "--out", str(out), "--format", "png,svg",
-                 "--format", "pdf"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def scenario_result():
     scenario = cordsim.load_scenario("default")
     return scenario, cordsim.run_scenario(scenario)

@@ -7,9 +7,8 @@ import re
 from cordsim.cli import main
 
 
-def test_run_report_is_one_offline_html_file(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["run", "default", "--out", str(out), "--report"]) == 0
+def test_run_report_is_one_offline_html_file(default_run):
+    out = default_run
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
     for arm in ("vehicle", "IV MSC", "fractionated sEV", "single sEV bolus"):
