@@ -83,7 +83,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.ensemble is not None:
         from cordsim.data import ensemble_members
 
-        if isinstance(args.ensemble, int) and args.ensemble < 0:
+        if args.ensemble < 0:
             raise ScenarioError(f"--ensemble must be 0 (no ensemble) or a number of members "
                                 f"from 1 to {len(ensemble_members())}, got {args.ensemble}")
         if args.ensemble:

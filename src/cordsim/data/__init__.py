@@ -82,18 +82,25 @@ def ensemble_members(n: int | None = None) -> Any:
     """Members of the shipped ensemble of fitted parameter values (``calibration/samples.csv``,
     drawn from the calibration's posterior): ``n`` spread over the ensemble, or all."""
     import numpy as np
-    import pandas as pd
 
-    path = data_path("calibration", "samples.csv")
-    if not path.exists():
-        raise ScenarioError("no ensemble ships with this version (calibration/samples.csv)")
-    df = pd.read_csv(path)
+    df = _samples()
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
             raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} (the "
                                 f"members shipped), got {n!r}")
         df = df.iloc[np.linspace(0, len(df) - 1, n).round().astype(int)]
     return df.reset_index(drop=True)
+
+
+@cache
+def _samples() -> Any:
+    """``calibration/samples.csv``, parsed once per process (callers get new frames)."""
+    import pandas as pd
+
+    path = data_path("calibration", "samples.csv")
+    if not path.exists():
+        raise ScenarioError("no ensemble ships with this version (calibration/samples.csv)")
+    return pd.read_csv(path)
 
 
 def default_parameters(species: str = "rat") -> ParameterSet:
