@@ -41,6 +41,16 @@ def test_microglia_activated_within_hours(runs, params):
     assert runs["moderate"].at("microglia_activated", 0.25) > 0.25 * params["microglia_density"]
 
 
+def test_microglia_peak_days_later_by_proliferation(runs):
+    """Activated within hours, microglia keep dividing for days and peak on day 2-7 (Zhou 2018:
+    day 7 after a clip compression), then fall below the macrophages by day 14."""
+    r = runs["moderate"]
+    t, pk = r.peak("microglia_activated")
+    assert 2.0 <= t <= 7.0
+    assert pk > 1.3 * r.at("microglia_activated", 0.25)
+    assert r.at("microglia_activated", 14) < r.at("macrophages", 14)
+
+
 def test_macrophages_dominate_from_first_week(runs):
     r = runs["moderate"]
     late = r.time >= 7

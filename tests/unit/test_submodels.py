@@ -118,10 +118,25 @@ def test_microglia_balance(model, base):
     total_rate = r["microglia_resting"] + r["microglia_m1"] + r["microglia_m2"]
     active = y["microglia_m1"] + y["microglia_m2"]
     total = active + y["microglia_resting"]
-    growth = p["k_microglia_proliferation"] * (1 - total / p["microglia_capacity"]) * active
+    signal = y["damps"] / (y["damps"] + p["ec50_damps_proliferation"])
+    growth = (p["k_microglia_proliferation"] * signal * (1 - total / p["microglia_capacity"])
+              * active)
     expected = (growth - o["microglia_apoptosis"] - o["microglia_pyroptosis"]
                 - p["d_microglia_excess"] * (y["microglia_resting"] - p["microglia_density"]))
     assert total_rate == pytest.approx(expected, rel=1e-10)
+
+
+def test_microglia_divide_only_on_the_injury_signal(model, base):
+    """Microglial proliferation follows the injury's mitogens (CSF1R-driven): without DAMPs
+    the activated microglia only leave (deactivation, death); with more they grow faster."""
+    y, p = base
+    active = ("microglia_m1", "microglia_m2")
+    silent = sum(ev(model, y, p, damps=0.0)[1][k] for k in active)
+    strong = sum(ev(model, y, p, damps=1.0)[1][k] for k in active)
+    leave = (p["d_microglia_deactivation"] * (y["microglia_m1"] + y["microglia_m2"]))
+    assert silent < -0.9 * leave
+    assert strong > silent + 0.1 * p["k_microglia_proliferation"] * (
+        y["microglia_m1"] + y["microglia_m2"])
 
 
 def test_nfkb_drives_tnf(model, base):

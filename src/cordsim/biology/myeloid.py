@@ -128,7 +128,10 @@ class Microglia(Submodel):
     microglia_density = Param("Microglial density of intact cord", "cell/mm^3")
     k_microglia_activation = Param("Maximal activation rate of surveillant microglia", "1/day")
     ec50_damps_microglia = Param("DAMP level giving half-maximal microglial activation", "1")
-    k_microglia_proliferation = Param("Proliferation rate of activated microglia", "1/day")
+    k_microglia_proliferation = Param("Proliferation rate of activated microglia at full "
+                                      "injury signal", "1/day")
+    ec50_damps_proliferation = Param("DAMP level giving half the largest microglial "
+                                     "proliferation (the injury's CSF1-type mitogen)", "1")
     microglia_capacity = Param("Microglial density at which proliferation stops", "cell/mm^3")
     d_microglia_deactivation = Param("Return of activated microglia to surveillance", "1/day")
     d_microglia_excess = Param("Removal of surplus surveillant microglia", "1/day")
@@ -159,7 +162,10 @@ class Microglia(Submodel):
         total = v.microglia_resting + v.microglia_activated
         activation = (p.k_microglia_activation * hill(v.damps, p.ec50_damps_microglia, 1)
                       * v.microglia_resting)
-        growth = p.k_microglia_proliferation * (1 - total / p.microglia_capacity)
+        # microglia divide while the injury's mitogens last (CSF1R blockade stops it, Gerber
+        # 2018; they proliferate through the first week, Bellver-Landete 2019), up to a ceiling
+        growth = (p.k_microglia_proliferation * hill(v.damps, p.ec50_damps_proliferation, 1)
+                  * (1 - total / p.microglia_capacity))
         switch = p.k_microglia_switch * (phi * v.microglia_m1 - (1 - phi) * v.microglia_m2)
         leave = p.d_microglia_deactivation + p.d_myeloid_apoptosis * v.pdcd4_expression
         return {
