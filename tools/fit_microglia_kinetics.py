@@ -31,6 +31,7 @@ import json
 import math
 import time
 import warnings
+from functools import cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -44,22 +45,20 @@ FIT = ("k_microglia_activation", "ec50_damps_microglia", "k_microglia_proliferat
        "k_oligo_cytokine", "k_macrophage_switch", "ec50_damps_proliferation",
        "k_monocyte_differentiation", "k_junction_repair", "k_pericyte_repair")
 GAIN = (2.0, 4.0)  # BBB points at day 42, the issue's range for 100 ug IV sEVs at 3 h
-_BASE = None
 
 
+@cache
 def _base():  # type: ignore[no-untyped-def]
-    global _BASE
-    if _BASE is None:
-        from cordsim.data import default_parameters
+    from cordsim.data import default_parameters
 
-        _BASE = default_parameters()
-    return _BASE
+    return default_parameters()
 
 
 def _hinge(x: float, lo: float, hi: float, scale: float) -> float:
     return ((lo - x) / scale) ** 2 if x < lo else ((x - hi) / scale) ** 2 if x > hi else 0.0
 
 
+@cache
 def _window() -> tuple[float, float]:
     """The calibration rows' window for the microglial peak, narrowed by 10% on each side."""
     from cordsim.data import observations
@@ -81,7 +80,7 @@ def terms(values: dict[str, float]) -> dict:  # type: ignore[type-arg]
     cal = table[table["set"] == "calibration"]
     fails = [i for i in cal.loc[~cal["pass"].astype(bool), "id"] if not i.startswith("thx")]
     res = cordsim.Simulation(parameters=ps, injury="compression").run(days=28, dt=0.1)
-    peak = float(res.time[int(np.argmax(res["microglia_activated"]))])
+    peak = res.peak("microglia_activated")[0]
     dose = Protocol((Dose("sev_naive", "100 ug", "iv", start=0.125),))
     vehicle = cordsim.Simulation(parameters=ps, injury="moderate").run(days=42, dt=0.25)
     treated = cordsim.Simulation(parameters=ps, injury="moderate", protocol=dose).run(
