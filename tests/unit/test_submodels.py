@@ -139,6 +139,29 @@ def test_microglia_divide_only_on_the_injury_signal(model, base):
         y["microglia_m1"] + y["microglia_m2"])
 
 
+def test_t_cells_expand_only_while_the_injury_programme_runs(model, base):
+    """T cells grow while the injury's expansion programme runs, never above their
+    capacity, and without it return to the intact cord's density."""
+    y, p = base
+    idle = ev(model, y, p, t_cell_program=0.0, t_cells=10.0)[1]["t_cells"]
+    assert idle == pytest.approx(-p["d_t_cells"] * (10.0 - p["t_cells_basal"]))
+    running = ev(model, y, p, t_cell_program=0.5, t_cells=10.0)[1]["t_cells"]
+    assert running > 0 > idle
+    full = ev(model, y, p, t_cell_program=0.5, t_cells=p["t_cell_capacity"])[1]["t_cells"]
+    assert full < 0
+    sham = cordsim.Simulation(injury="none").run(days=21)
+    assert sham["t_cells"].max() == pytest.approx(p["t_cells_basal"], rel=1e-6)
+
+
+def test_t_cells_speed_graft_rejection(model, base):
+    """A graft is primed faster, and so rejected sooner, where T cells are many."""
+    y, p = base
+    graft = dict(msc_graft=1e6, graft_immunity=0.0, macrophages_m1=0.0)
+    few = ev(model, y, p, **graft, t_cells=p["t_cells_basal"])[1]["graft_immunity"]
+    many = ev(model, y, p, **graft, t_cells=p["t_cell_capacity"])[1]["graft_immunity"]
+    assert many > 10 * few > 0
+
+
 def test_nfkb_drives_tnf(model, base):
     y, p = base
     lo = ev(model, y, p, damps=0.0, myelin_internalized=0.0)

@@ -4,10 +4,12 @@ fitted to, and the fit.
 Nandoe Tewarie et al. 2009 (J Neurotrauma 26:2313, calibration set rows thr001-thr008)
 grafted BMSCs into the contused rat cord 15 min, 3, 7 or 21 days after injury and counted
 survivors 7 and 28 days later: 32%, 52%, 9% and 9% at 7 days; "close to 0" at 28 days in
-every group. :func:`fit_graft_survival` fits the five graft parameters of
-:class:`cordsim.biology.pharmacokinetics.MSCPharmacokinetics` to those rows (log survival,
-28-day rows as "at most 2%"); ``tools/fit_graft_survival.py`` writes the result into the
-parameter set. The graft size is not in the abstract: 1e6 cells is assumed.
+every group. :func:`fit_graft_survival` fits the six graft parameters of
+:class:`cordsim.biology.pharmacokinetics.MSCPharmacokinetics` and the three T-cell rates of
+:class:`cordsim.biology.lymphocytes.Lymphocytes` to those rows (log survival, 28-day rows as
+"at most 2%") and to the calibration set's T-cell peak (a day outside its window costs as
+much as a factor e^5 in survival: in practice a constraint); ``tools/fit_graft_survival.py``
+writes the result into the parameter set. The graft size is not in the abstract: 1e6 cells is assumed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import numpy as np
 from cordsim.design.dosing import Dose, Protocol
 
 FITTED = ("d_graft_basal", "k_graft_neutrophils", "k_graft_sensitization",
-          "ec50_m1_sensitization", "d_graft_rejection")
+          "ec50_m1_sensitization", "ec50_t_sensitization", "d_graft_rejection",
+          "k_t_expansion", "d_t_program", "d_t_cells")
+PEAK_WEIGHT = 5.0  # residual per day of T-cell peak outside the calibration window
+PEAK_MARGIN = 0.25  # days kept inside that window, so that the check does not sit on its edge
 GRAFT = "1e6 cell"  # assumed: the abstract gives no cell number
 NEAR_ZERO = 0.02  # "close to 0": at most 2% survive
 
@@ -44,6 +49,17 @@ def graft_observations() -> Any:
     rows["kind"] = np.where(after == 28.0, "upper", "value")
     return rows[["obs_id", "set", "graft_day", "days_after_graft", "value", "kind",
                  "source"]].reset_index(drop=True)
+
+
+def t_cell_peak_window() -> tuple[float, float]:
+    """The calibration set's window for the day of the lesion's T-cell peak (moderate
+    contusion)."""
+    from cordsim.data import observations
+
+    obs = observations()
+    row = obs[(obs["set"] == "calibration") & (obs["model"] == "t_cells")
+              & (obs["comparison"] == "peak_time")].iloc[0]
+    return float(row["lo"]), float(row["hi"])
 
 
 def survival_curves(graft_days: Sequence[float], *, parameters: Any = None,
@@ -103,10 +119,19 @@ def fit_graft_survival(parameters: Any = None, *, seed: int = 0) -> dict[str, An
     hi = np.log10([r.bounds[1] for r in recs])
     x0 = np.clip(np.log10([max(r.value, 1e-6) for r in recs]), lo, hi)
     days = sorted(obs["graft_day"].unique())
+    lo_peak, hi_peak = t_cell_peak_window()
 
     def f(x: np.ndarray) -> np.ndarray:
+        from cordsim.evaluation.observations import peak_time
+        from cordsim.run.simulation import Simulation
+
         values = dict(zip(FITTED, (10.0 ** x).tolist(), strict=True))
-        return residuals(survival_curves(days, parameters=params, values=values), obs)
+        curves = survival_curves(days, parameters=params, values=values)
+        # read as cordsim validate reads it (parabola through the daily samples)
+        peak = peak_time(Simulation(parameters=params, injury="moderate").run(
+            days=35.0, dt=1.0, values=values), "t_cells")
+        miss = max(0.0, lo_peak + PEAK_MARGIN - peak, peak - hi_peak + PEAK_MARGIN)
+        return np.append(residuals(curves, obs), PEAK_WEIGHT * miss)
 
     best = None
     rng = np.random.default_rng(seed)

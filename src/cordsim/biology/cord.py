@@ -14,6 +14,7 @@ from cordsim.biology.cargo import MiRNACargo, SEVUptake
 from cordsim.biology.cytokines import LesionCytokines, SerumCytokines
 from cordsim.biology.debris import Debris
 from cordsim.biology.injury import PrimaryInjury
+from cordsim.biology.lymphocytes import Lymphocytes
 from cordsim.biology.myeloid import Macrophages, Microglia, MyeloidSignaling, Neutrophils
 from cordsim.biology.pharmacokinetics import MSCPharmacokinetics, SEVPharmacokinetics
 from cordsim.biology.proteases import Proteases
@@ -27,7 +28,7 @@ def natural_history_submodels() -> list[Submodel]:
     """The submodels of the untreated lesion, in pipeline order."""
     return [
         PrimaryInjury(), Debris(), Neutrophils(), MyeloidSignaling(), Microglia(),
-        Macrophages(), LesionCytokines(), SerumCytokines(), Neurotrophins(), Proteases(),
+        Macrophages(), Lymphocytes(), LesionCytokines(), SerumCytokines(), Neurotrophins(), Proteases(),
         BloodSpinalCordBarrier(), Scar(), NeuralTissue(), Locomotion(),
     ]
 

@@ -7,7 +7,8 @@ engraft at the lesion (Lee 2009; Eggenhofer 2012). MSCs grafted into the lesion
 at the lesion, Ohta 2004, Satake 2004) secrete sEVs and neurotrophins where they sit, with
 no lung trap, and die there: a basal loss, a kill by the acute lesion's neutrophils
 (oxidative burst, proteases) and rejection by a host immune response that the graft primes,
-faster where M1-like (antigen-presenting) macrophages are already many (Nandoe Tewarie 2009:
+faster where injury-primed T cells (their IFN-gamma makes allogeneic MSCs immunogenic, Ankrum
+2014) or M1-like (antigen-presenting) macrophages are already many (Nandoe Tewarie 2009:
 7 days after grafting 32% survive an acute graft, 52% a 3-day delayed one, 9% 7- or 21-day
 delayed ones; close to none by day 28, "indicating rejection"). sEVs in plasma are cleared
 within minutes into liver, spleen, lung and kidney (Takahashi 2013; Kang 2021); a small
@@ -64,6 +65,8 @@ class MSCPharmacokinetics(Submodel):
                                   "response", "1/day")
     ec50_m1_sensitization = Param("M1-like macrophage density giving half the largest "
                                   "priming (antigen presentation)", "cell/mm^3")
+    ec50_t_sensitization = Param("Lesion T-cell density giving half the largest priming "
+                                 "(IFN-gamma makes the graft immunogenic)", "cell/mm^3")
     d_graft_rejection = Param("Death rate of grafted MSCs at a full host immune response",
                               "1/day")
     graft_presence = Param("Graft size below which it primes the host less", "cell",
@@ -76,7 +79,7 @@ class MSCPharmacokinetics(Submodel):
                                    "particle/day")
     graft_death_rate = Output("Death rate of MSCs at the lesion", "1/day")
 
-    inputs = ("neutrophils", "macrophages_m1")
+    inputs = ("neutrophils", "macrophages_m1", "t_cells")
 
     def outputs(self, t, v, p):
         return {"msc_sev_secretion": p.s_sev_msc * v.msc_lung,
@@ -89,8 +92,10 @@ class MSCPharmacokinetics(Submodel):
         graft_death = v.graft_death_rate * v.msc_graft
         settle = p.k_msc_csf_settle * v.msc_csf
         csf_loss = p.d_msc_csf * v.msc_csf
-        priming = (p.k_graft_sensitization
-                   * hill(v.macrophages_m1, p.ec50_m1_sensitization, 1)
+        # either signal primes: T cells (IFN-gamma) or antigen-presenting M1-like macrophages
+        milieu = 1 - ((1 - hill(v.t_cells, p.ec50_t_sensitization, 1))
+                      * (1 - hill(v.macrophages_m1, p.ec50_m1_sensitization, 1)))
+        priming = (p.k_graft_sensitization * milieu
                    * hill(v.msc_graft, p.graft_presence, 1))
         return {
             "msc_lung": p.input_msc_lung - p.d_msc_lung * v.msc_lung,
