@@ -156,7 +156,7 @@ def test_t_cells_expand_only_while_the_injury_programme_runs(model, base):
 def test_t_cells_speed_graft_rejection(model, base):
     """A graft is primed faster, and so rejected sooner, where T cells are many."""
     y, p = base
-    graft = dict(msc_graft=1e6, graft_immunity=0.0, macrophages_m1=0.0)
+    graft = {"msc_graft": 1e6, "graft_immunity": 0.0, "macrophages_m1": 0.0}
     few = ev(model, y, p, **graft, t_cells=p["t_cells_basal"])[1]["graft_immunity"]
     many = ev(model, y, p, **graft, t_cells=p["t_cell_capacity"])[1]["graft_immunity"]
     assert many > 10 * few > 0
