@@ -413,6 +413,7 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
         survival_curves,
     )
     from cordsim.io.plotting import plot_graft_survival
+    from cordsim.run.simulation import Simulation
 
     obs = graft_observations()
     days = sorted(obs["graft_day"].unique())
@@ -424,7 +425,9 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
         lesion = curves[curves["route"] == "intralesional"]
         table = obs.assign(model=model_at(lesion, obs), log_residual=residuals(lesion, obs))
         table.to_csv(out / "graft_fit.csv", index=False, float_format="%.4g")
-        fig = plot_graft_survival(curves, obs, out / "graft_survival.png")
+        lesion_cells = Simulation(injury="moderate").run(days=60.0, dt=0.25).to_dataframe()
+        fig = plot_graft_survival(curves, obs, out / "graft_survival.png",
+                                  milieu=lesion_cells)
     print("intralesional MSC grafts (1e6 cells), surviving fraction: model vs Nandoe Tewarie "
           "2009 ('upper': stated close to 0)")
     print(table[["graft_day", "days_after_graft", "kind", "value", "model"]].to_string(

@@ -797,11 +797,15 @@ def plot_pareto(trials, pareto, summary: Mapping[str, object], path: str | Path)
     return _save(fig, path)
 
 
-def plot_graft_survival(curves, obs, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+def plot_graft_survival(curves, obs, path: str | Path,  # type: ignore[no-untyped-def]
+                        milieu=None) -> Path:
     """Share of grafted MSCs alive against days since grafting, one line per graft day and
-    route, with the published counts (28-day "close to 0" rows as upper bounds)."""
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.subplots()
+    route, with the published counts (28-day "close to 0" rows as upper bounds); with
+    ``milieu`` (columns ``time_day``, ``t_cells``, ``macrophages_m1`` of an untreated lesion)
+    a second panel shows what primes the rejection, with the graft days marked."""
+    fig = Figure(figsize=(7.5 if milieu is None else 12.0, 4.5), layout="constrained")
+    axes = fig.subplots(1, 1 if milieu is None else 2, squeeze=False)[0]
+    ax = axes[0]
     days = sorted(curves["graft_day"].unique())
     for i, day in enumerate(days):
         for route, style in (("intralesional", "-"), ("intrathecal", ":")):
@@ -821,6 +825,23 @@ def plot_graft_survival(curves, obs, path: str | Path) -> Path:  # type: ignore[
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    if milieu is not None:
+        right = axes[1]
+        right.plot(milieu["time_day"], milieu["t_cells"], color="black",
+                   label="T cells (primes rejection)")
+        right.set_xlabel("days after injury (untreated moderate contusion)")
+        right.set_ylabel("T cells in the lesion (cells/mm$^3$)")
+        right.grid(alpha=0.3)
+        twin = right.twinx()
+        twin.plot(milieu["time_day"], milieu["macrophages_m1"], color="grey", ls="--",
+                  label="M1-like macrophages (weaker priming)")
+        twin.set_ylabel("M1-like macrophages (cells/mm$^3$)")
+        for i, day in enumerate(days):
+            right.axvspan(day, day + 7, color=f"C{i}", alpha=0.12)
+        lines = right.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        right.legend(lines, [h.get_label() for h in lines], fontsize=7, loc="upper right")
+        right.set_title("the first week of each graft (shaded) against the lesion's "
+                        "immune cells", fontsize=8)
     fig.suptitle("MSC graft survival in the contused cord: model (lines), Nandoe Tewarie 2009\n"
                  "(dots: counts 7 d after grafting; triangles: 'close to 0' at 28 d)",
                  fontsize=9)
