@@ -1,10 +1,11 @@
-"""Fit the MSC graft-survival parameters to Nandoe Tewarie 2009 and write them into rat.toml.
+"""Fit the MSC graft-survival parameters and the T-cell rates that prime rejection to Nandoe
+Tewarie 2009 and the calibration set's T-cell peak window, and write them into rat.toml.
 
     .venv/bin/python tools/fit_graft_survival.py          # fit, print, write
     .venv/bin/python tools/fit_graft_survival.py --dry    # fit and print only
 
 The fit (cordsim.analysis.grafts.fit_graft_survival) runs the full model, so refit after a
-change to the lesion's neutrophils or macrophages.
+change to the lesion's neutrophils, macrophages or T cells (~4 min on 2 cores).
 """
 
 from __future__ import annotations

@@ -152,14 +152,17 @@ def test_products_listing(capsys):
 
 
 def test_grafts_writes_curves_fit_table_and_figure(tmp_path, capsys):
-    """`cordsim grafts`: both routes' survival curves, the fit against Nandoe Tewarie 2009
-    (acute and 3-day grafts ahead of 7- and 21-day ones) and the two-panel figure."""
+    """`cordsim grafts`: both routes' survival curves, the table against Nandoe Tewarie 2009
+    (its values are tested in test_issue10_design) and the two-panel figure."""
     assert main(["grafts", "--out", str(tmp_path)]) == 0
     curves = pd.read_csv(tmp_path / "graft_survival.csv")
     assert set(curves["route"]) == {"intralesional", "intrathecal"}
     assert curves["surviving_fraction"].between(0, 1 + 1e-9).all()
     fit = pd.read_csv(tmp_path / "graft_fit.csv")
-    week = fit[fit["kind"] == "value"].set_index("graft_day")["model"]
-    assert len(fit) == 8 and min(week[0.0104], week[3.0]) > 2 * max(week[7.0], week[21.0])
-    assert (tmp_path / "graft_survival.png").stat().st_size > 20_000
+    assert len(fit) == 8 and fit["model"].between(0, 1).all()
+    assert {"value", "model", "log_residual"} <= set(fit.columns)
+    from PIL import Image
+
+    with Image.open(tmp_path / "graft_survival.png") as img:  # two panels side by side
+        assert img.width > 2 * img.height
     assert "Nandoe Tewarie 2009" in capsys.readouterr().out

@@ -122,14 +122,14 @@ def fit_graft_survival(parameters: Any = None, *, seed: int = 0) -> dict[str, An
     lo_peak, hi_peak = t_cell_peak_window()
 
     def f(x: np.ndarray) -> np.ndarray:
-        from cordsim.evaluation.observations import peak_time
+        from cordsim.evaluation.observations import DAYS, peak_time
         from cordsim.run.simulation import Simulation
 
         values = dict(zip(FITTED, (10.0 ** x).tolist(), strict=True))
         curves = survival_curves(days, parameters=params, values=values)
-        # read as cordsim validate reads it (parabola through the daily samples)
+        # read as cordsim validate reads it (same run length, parabola through daily samples)
         peak = peak_time(Simulation(parameters=params, injury="moderate").run(
-            days=35.0, dt=1.0, values=values), "t_cells")
+            days=DAYS, dt=1.0, values=values), "t_cells")
         miss = max(0.0, lo_peak + PEAK_MARGIN - peak, peak - hi_peak + PEAK_MARGIN)
         return np.append(residuals(curves, obs), PEAK_WEIGHT * miss)
 

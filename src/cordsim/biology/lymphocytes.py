@@ -4,13 +4,12 @@ T cells reach the injured rat cord after the myeloid cells: they peak around day
 (Hellenbrand 2021 review, J Neuroinflammation 18:284, Fig. 5; Popovich 1997 saw the maximum
 between days 3 and 7). The injury exposes CNS antigens and primes T cells, which then run a
 clonal-expansion programme: a few precursors divide every 6-12 h for about a week and
-contract afterwards (Kaech & Ahmed 2001). Here the programme starts at the injury's size and
-fades at a fitted rate (half-life ~4 weeks, slower than a textbook week); the lesion's T cells
-grow logistically from a basal density while it is strong and return to that density as it
-fades: after a moderate contusion they peak at day 10.8, fall to a fifth of that by week 6
-and to basal by week 10. A more severe injury starts a stronger programme (earlier, higher
-peak). The fitted peak sits in the calibration window of Hellenbrand 2021, so it misses
-Popovich 1997's days 3-7 (validation set).
+contract afterwards (Kaech & Ahmed 2001, recalled). Here the programme starts at the injury's
+size and fades at a fitted rate (slower than a textbook week); the lesion's T cells grow
+logistically from a basal density while it is strong and return to that density as it
+fades. A more severe injury starts a stronger programme (earlier, higher peak). The rates are
+fitted to a calibration window around Hellenbrand 2021's day 9 together with graft survival
+(``tools/fit_graft_survival.py``; the resulting time course is in the README).
 
 In cordsim T cells act only on grafted MSCs: their IFN-gamma makes allogeneic MSCs
 immunogenic (MSCs are immune evasive, not immune privileged; Ankrum 2014 Nat Biotechnol
@@ -35,8 +34,7 @@ class Lymphocytes(Submodel):
 
     t_cells_basal = Param("T-cell density in the intact cord", "cell/mm^3")
     t_cell_capacity = Param("Largest T-cell density the expansion reaches", "cell/mm^3")
-    k_t_expansion = Param("T-cell expansion rate per unit programme (divisions per day)",
-                          "1/day")
+    k_t_expansion = Param("T-cell per-capita growth rate per unit programme", "1/day")
     d_t_program = Param("Fading rate of the expansion programme", "1/day")
     d_t_cells = Param("Return of lesion T cells toward the basal density (death, egress)",
                       "1/day")

@@ -839,7 +839,7 @@ def plot_graft_survival(curves, obs, path: str | Path,  # type: ignore[no-untype
         for i, day in enumerate(days):
             right.axvspan(day, day + 7, color=f"C{i}", alpha=0.12)
         lines = right.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        right.legend(lines, [h.get_label() for h in lines], fontsize=7, loc="upper right")
+        right.legend(lines, [h.get_label() for h in lines], fontsize=7, loc="center right")
         right.set_title("the first week of each graft (shaded) against the lesion's "
                         "immune cells", fontsize=8)
     fig.suptitle("MSC graft survival in the contused cord: model (lines), Nandoe Tewarie 2009\n"
