@@ -5,7 +5,7 @@ Tewarie 2009 and the calibration set's T-cell peak window, and write them into r
     .venv/bin/python tools/fit_graft_survival.py --dry    # fit and print only
 
 The fit (cordsim.analysis.grafts.fit_graft_survival) runs the full model, so refit after a
-change to the lesion's neutrophils, macrophages or T cells (~4 min on 2 cores).
+change to the lesion's neutrophils, macrophages or T cells (1-6 min on 2 cores).
 """
 
 from __future__ import annotations

@@ -242,8 +242,8 @@ def test_graft_survival_matches_the_cited_counts():
             assert model < 0.02
             continue
         week[row.graft_day] = model
-        if row.graft_day == 3.0:  # 31% against 52%: the model's one miss (README)
-            assert model == pytest.approx(0.31, abs=0.04)
+        if row.graft_day == 3.0:  # 36% against 52%: the model's one miss (README)
+            assert model == pytest.approx(0.36, abs=0.04)
         else:
             assert model == pytest.approx(row.value, abs=0.03)
     early, late = min(week[0.0104], week[3.0]), max(week[7.0], week[21.0])

@@ -23,7 +23,7 @@ from cordsim.design.dosing import Dose, Protocol
 
 FITTED = ("d_graft_basal", "k_graft_neutrophils", "k_graft_sensitization",
           "ec50_m1_sensitization", "ec50_t_sensitization", "d_graft_rejection",
-          "k_t_expansion", "d_t_program", "d_t_cells")
+          "k_t_priming", "k_t_expansion", "d_t_program", "d_t_cells")
 PEAK_WEIGHT = 5.0  # residual per day of T-cell peak outside the calibration window
 PEAK_MARGIN = 0.25  # days kept inside that window, so that the check does not sit on its edge
 GRAFT = "1e6 cell"  # assumed: the abstract gives no cell number
