@@ -153,6 +153,18 @@ def test_t_cells_expand_only_while_the_injury_programme_runs(model, base):
     assert sham["t_cells"].max() == pytest.approx(p["t_cells_basal"], rel=1e-6)
 
 
+def test_lymph_node_priming_feeds_the_programme(model, base):
+    """Antigen presented in the lymph nodes moves into the expansion programme, nothing lost
+    on the way; the programme only fades; it starts at zero, so T cells expand after a delay."""
+    y, p = base
+    r = ev(model, y, p, t_cell_priming=0.3, t_cell_program=0.2)[1]
+    assert r["t_cell_priming"] == pytest.approx(-p["k_t_priming"] * 0.3)
+    assert r["t_cell_priming"] + r["t_cell_program"] == pytest.approx(
+        -p["d_t_program"] * 0.2)
+    start = cordsim.Simulation(injury="moderate").run(days=1)
+    assert start["t_cell_program"][0] == 0.0 < start["t_cell_program"][-1]
+
+
 def test_t_cells_speed_graft_rejection(model, base):
     """A graft is primed faster, and so rejected sooner, where T cells are many."""
     y, p = base

@@ -5,11 +5,12 @@ Nandoe Tewarie et al. 2009 (J Neurotrauma 26:2313, calibration set rows thr001-t
 grafted BMSCs into the contused rat cord 15 min, 3, 7 or 21 days after injury and counted
 survivors 7 and 28 days later: 32%, 52%, 9% and 9% at 7 days; "close to 0" at 28 days in
 every group. :func:`fit_graft_survival` fits the six graft parameters of
-:class:`cordsim.biology.pharmacokinetics.MSCPharmacokinetics` and the three T-cell rates of
+:class:`cordsim.biology.pharmacokinetics.MSCPharmacokinetics` and the four T-cell rates of
 :class:`cordsim.biology.lymphocytes.Lymphocytes` to those rows (log survival, 28-day rows as
 "at most 2%") and to the calibration set's T-cell peak (a day outside its window costs as
 much as a factor e^5 in survival: in practice a constraint); ``tools/fit_graft_survival.py``
-writes the result into the parameter set. The graft size is not in the abstract: 1e6 cells is assumed.
+writes the result into the parameter set. The graft size is not in the abstract: 1e6 cells
+is assumed.
 """
 
 from __future__ import annotations

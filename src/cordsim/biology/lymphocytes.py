@@ -5,12 +5,14 @@ T cells reach the injured rat cord after the myeloid cells: they peak around day
 between days 3 and 7). The injury exposes CNS antigens and primes T cells, which then run a
 clonal-expansion programme: a few precursors divide every 6-12 h for about a week and
 contract afterwards (Kaech & Ahmed 2001, recalled). Here CNS antigen from the hit (the
-injury's size) is presented in the draining lymph nodes over days (a first-order delay) and
-starts the programme, which fades at a fitted rate (slower than a textbook week); the
+injury's size) is presented in the draining lymph nodes (a first-order delay of about a day)
+and starts the programme, which fades at a fitted rate (slower than a textbook week); the
 lesion's T cells grow logistically from a basal density while it is strong and return to
-that density as it fades. A more severe injury starts a stronger programme (earlier, higher peak). The rates are
-fitted to a calibration window around Hellenbrand 2021's day 9 together with graft survival
-(``tools/fit_graft_survival.py``; the resulting time course is in the README).
+that density as it fades. A more severe injury starts a stronger programme (earlier, higher
+peak). The rates are fitted to a calibration window around Hellenbrand 2021's day 9
+together with graft survival (``tools/fit_graft_survival.py``; the resulting time course is
+in the README). The lymph-node delay is an assumed mechanism (general immunology), its rate
+fitted.
 
 In cordsim T cells act only on grafted MSCs: their IFN-gamma makes allogeneic MSCs
 immunogenic (MSCs are immune evasive, not immune privileged; Ankrum 2014 Nat Biotechnol
