@@ -61,12 +61,10 @@ def _hinge(x: float, lo: float, hi: float, scale: float) -> float:
 @cache
 def _window() -> tuple[float, float]:
     """The calibration rows' window for the microglial peak, narrowed by 10% on each side."""
-    from cordsim.data import observations
+    from cordsim.evaluation.observations import peak_window
 
-    df = observations()
-    rows = df[(df["set"] == "calibration") & (df["use"] == "check")
-              & (df["model"] == "microglia_activated") & (df["comparison"] == "peak_time")]
-    return 1.1 * float(rows["lo"].astype(float).max()), float(rows["hi"].astype(float).min()) / 1.1
+    lo, hi = peak_window("microglia_activated")
+    return 1.1 * lo, hi / 1.1
 
 
 def terms(values: dict[str, float]) -> dict:  # type: ignore[type-arg]

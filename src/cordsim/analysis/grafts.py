@@ -52,17 +52,6 @@ def graft_observations() -> Any:
                  "source"]].reset_index(drop=True)
 
 
-def t_cell_peak_window() -> tuple[float, float]:
-    """The calibration set's window for the day of the lesion's T-cell peak (moderate
-    contusion)."""
-    from cordsim.data import observations
-
-    obs = observations()
-    row = obs[(obs["set"] == "calibration") & (obs["model"] == "t_cells")
-              & (obs["comparison"] == "peak_time")].iloc[0]
-    return float(row["lo"]), float(row["hi"])
-
-
 def survival_curves(graft_days: Sequence[float], *, parameters: Any = None,
                     route: str = "intralesional", amount: str = GRAFT,
                     days_after: float = 35.0, values: dict[str, float] | None = None) -> Any:
@@ -112,6 +101,8 @@ def fit_graft_survival(parameters: Any = None, *, seed: int = 0) -> dict[str, An
     from scipy.optimize import least_squares
 
     from cordsim.data import default_parameters
+    from cordsim.evaluation.observations import DAYS, peak_time, peak_window
+    from cordsim.run.simulation import Simulation
 
     params = parameters or default_parameters("rat")
     obs = graft_observations()
@@ -120,12 +111,9 @@ def fit_graft_survival(parameters: Any = None, *, seed: int = 0) -> dict[str, An
     hi = np.log10([r.bounds[1] for r in recs])
     x0 = np.clip(np.log10([max(r.value, 1e-6) for r in recs]), lo, hi)
     days = sorted(obs["graft_day"].unique())
-    lo_peak, hi_peak = t_cell_peak_window()
+    lo_peak, hi_peak = peak_window("t_cells")
 
     def f(x: np.ndarray) -> np.ndarray:
-        from cordsim.evaluation.observations import DAYS, peak_time
-        from cordsim.run.simulation import Simulation
-
         values = dict(zip(FITTED, (10.0 ** x).tolist(), strict=True))
         curves = survival_curves(days, parameters=params, values=values)
         # read as cordsim validate reads it (same run length, parabola through daily samples)

@@ -28,8 +28,8 @@ def natural_history_submodels() -> list[Submodel]:
     """The submodels of the untreated lesion, in pipeline order."""
     return [
         PrimaryInjury(), Debris(), Neutrophils(), MyeloidSignaling(), Microglia(),
-        Macrophages(), Lymphocytes(), LesionCytokines(), SerumCytokines(), Neurotrophins(), Proteases(),
-        BloodSpinalCordBarrier(), Scar(), NeuralTissue(), Locomotion(),
+        Macrophages(), Lymphocytes(), LesionCytokines(), SerumCytokines(), Neurotrophins(),
+        Proteases(), BloodSpinalCordBarrier(), Scar(), NeuralTissue(), Locomotion(),
     ]
 
 

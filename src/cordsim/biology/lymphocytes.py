@@ -49,10 +49,11 @@ class Lymphocytes(Submodel):
     inputs = ("injury_severity",)
 
     def rates(self, t, v, p):
+        presented = p.k_t_priming * v.t_cell_priming
         growth = (p.k_t_expansion * v.t_cell_program * v.t_cells
                   * (1 - v.t_cells / p.t_cell_capacity))
         return {
-            "t_cell_priming": -p.k_t_priming * v.t_cell_priming,
-            "t_cell_program": p.k_t_priming * v.t_cell_priming - p.d_t_program * v.t_cell_program,
+            "t_cell_priming": -presented,
+            "t_cell_program": presented - p.d_t_program * v.t_cell_program,
             "t_cells": growth - p.d_t_cells * (v.t_cells - p.t_cells_basal),
         }

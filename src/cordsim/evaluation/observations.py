@@ -91,6 +91,17 @@ def peak_time(res: SimulationResult, expr: str) -> float:
     return float(t1 - 0.5 * num / den)
 
 
+def peak_window(model: str) -> tuple[float, float]:
+    """The calibration set's window for the day of ``model``'s peak: the latest ``lo`` and
+    the earliest ``hi`` of its ``peak_time`` check rows (what a fit of that peak aims at)."""
+    df = observations()
+    rows = df[(df["set"] == "calibration") & df["use"].isin(["check", "fit"])
+              & (df["model"] == model) & (df["comparison"] == "peak_time")]
+    if rows.empty:
+        raise ValueError(f"no calibration peak_time row for {model!r}")
+    return float(rows["lo"].astype(float).max()), float(rows["hi"].astype(float).min())
+
+
 def peak_excess_share(res: SimulationResult, sham: SimulationResult, expr: str,
                       day: float) -> float:
     """``expr`` at ``day`` above the uninjured level, as a share of its peak excess (0 when it
