@@ -538,9 +538,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cordsim.evaluation.validate import validate
+    from cordsim.evaluation.validate import validate, validate_ensemble
 
+    if args.ensemble < 0:
+        raise ScenarioError(f"--ensemble must be 0 (none) or a number of members, got "
+                            f"{args.ensemble}")
     table = validate(progress=not args.quiet)
+    counts = None
+    if args.ensemble:
+        rate, counts = validate_ensemble(args.ensemble, progress=not args.quiet)
+        table["ensemble_pass"] = rate.to_numpy()
     if args.csv:
         path = Path(args.csv)
         if not args.csv.strip() or path.is_dir():
@@ -558,6 +565,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name, part in table.groupby("set", sort=False):
         n_pass = int(part["pass"].sum())
         print(f"{name}: {n_pass} of {len(part)} pass ({100 * n_pass / len(part):.0f}%)")
+    if counts is not None:
+        print(f"over {len(counts)} members of the posterior ensemble (passes per member: "
+              "mean, 5-95%):")
+        for name in counts.columns:
+            n_rows = int((table["set"] == name).sum())
+            lo, hi = counts[name].quantile([0.05, 0.95])
+            print(f"  {name}: {counts[name].mean():.1f} of {n_rows} ({lo:.0f}-{hi:.0f}); "
+                  f"rows failing for every member: "
+                  f"{int(((table['set'] == name) & (table['ensemble_pass'] == 0)).sum())}")
     # The claims, experiments and invariants are what the model is built to: one failing is a
     # regression. Observations (of either set) are data, some of them in conflict with each
     # other: they are reported, not enforced.
@@ -777,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "observation) to this CSV file")
     val.add_argument("--out", default=None, help="also write validation.csv into this folder")
     val.add_argument("--quiet", action="store_true", help="no progress bar")
+    val.add_argument("--ensemble", type=int, default=0, metavar="N",
+                     help="also validate N members of the posterior ensemble: each row's "
+                     "pass rate (column ensemble_pass) and the passes per member (0: none)")
     val.set_defaults(func=_cmd_validate)
 
     srv = sub.add_parser("serve", help="local web app: build, run and compare scenarios in "

@@ -50,3 +50,61 @@ def test_validate_reports_failures(params):
     failed = set(table.loc[~table["pass"], "id"])
     assert {"macrophages_first_weeks", "microglia_then_macrophages"} <= failed
     assert table["source"].str.len().gt(3).all()
+
+
+def _point_member(params):
+    """The shipped point estimate as an ensemble member (the fitted parameters' values)."""
+    import pandas as pd
+
+    from cordsim.data import ensemble_members
+
+    names = list(ensemble_members(1).columns)
+    return pd.DataFrame([{n: params[n] for n in names}])
+
+
+def test_validate_ensemble_counts_each_member(params, monkeypatch):
+    """Each row's ensemble pass rate is the share of members that pass it: a member equal to
+    the shipped point passes what the point passes, a member that recovers at the slowest plausible rate fails the
+    BBB levels, so those rows pass for half of a two-member ensemble."""
+    import pandas as pd
+
+    import cordsim.data
+    from cordsim.evaluation.validate import validate_ensemble
+
+    point = _point_member(params)
+    slow = point.assign(k_locomotor_recovery=0.02)  # the slowest plausible recovery
+    members = pd.concat([point, slow], ignore_index=True)
+    monkeypatch.setattr(cordsim.data, "ensemble_members", lambda n: members.iloc[:n])
+    table = validate(params, claims=[], experiments=False)
+    rate, counts = validate_ensemble(2, params, claims=[], experiments=False)
+    rate.index = table["id"]
+    assert set(rate.unique()) <= {0.0, 0.5, 1.0}
+    for row in ("bar028", "bar035"):  # BBB at days 28-42, calibration: the point passes
+        assert table.set_index("id").loc[row, "pass"] and rate[row] == 0.5
+    # a row the point fails can pass only for the other member
+    failed = table.loc[~table["pass"], "id"]
+    assert (rate[failed] <= 0.5).all()
+    # per member: the first member's passes are the point's
+    assert counts.loc[0].to_dict() == table.groupby("set")["pass"].sum().to_dict()
+    assert counts.loc[1].sum() < counts.loc[0].sum()
+
+
+def test_validate_ensemble_on_the_command_line(capsys, tmp_path):
+    """`cordsim validate --ensemble N` adds each row's pass rate over N posterior members to
+    the table and prints the passes per member by set; a bad N is refused with its range."""
+    import pandas as pd
+
+    csv = tmp_path / "v.csv"
+    assert main(["validate", "--quiet", "--ensemble", "2", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(csv)
+    assert table["ensemble_pass"].between(0, 1).all()
+    assert set(table["ensemble_pass"].unique()) <= {0.0, 0.5, 1.0}
+    assert "over 2 members of the posterior ensemble" in out
+    assert re.search(r"validation: \d+\.\d of 8\d \(\d+-\d+\); rows failing for every "
+                     r"member: \d+", out)
+    from cordsim.cli import EXIT_BAD_INPUT
+
+    for bad, message in (("-1", "--ensemble must be 0"), ("100000", "from 1 to")):
+        assert main(["validate", "--quiet", "--ensemble", bad]) == EXIT_BAD_INPUT
+        assert message in capsys.readouterr().err
