@@ -2,8 +2,8 @@
 compared with cordsim by the rule written in the row (set a priori, before any fit).
 
 Rules (``comparison``): ``level`` (value at ``time_day`` in [lo, hi]); ``peak_time`` (time of the
-maximum over the first 70 days in [lo, hi]); ``elevated`` / ``not_elevated`` (at ``time_day``,
-above / below 5% of the run's peak excess over the uninjured level); ``declined`` (at
+maximum over the 120-day run, ``DAYS``, in [lo, hi]); ``elevated`` / ``not_elevated`` (at
+``time_day``, above / below 5% of the run's peak excess over the uninjured level); ``declined`` (at
 ``time_day`` below half the peak excess); ``stable`` (|change from ``time_ref`` to ``time_day``|
 in [lo, hi]); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above / below ``lo`` /
 ``hi``); ``gain`` (treated minus vehicle at ``time_day`` in [lo, hi]); ``direction`` (treated
