@@ -245,6 +245,19 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     with output_folder(args.out) as out:
         run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
         pct, tri = summarize(out, scenario, spec)
+    failed_csv = out / "failed_animals.csv"
+    if failed_csv.exists():
+        failed = pd.read_csv(failed_csv)
+        print(f"cordsim: {len(failed)} animal(s) failed to simulate and are left out of the "
+              f"percentiles and the trial; failed_animals.csv names them with the solver's "
+              f"message (first: {failed['error'].iloc[0]})", file=sys.stderr)
+        lost = [arm for arm, k in failed.groupby("arm", sort=False).size().items()
+                if k >= args.n]
+        if lost:
+            print(f"cordsim: every animal of arm(s) {', '.join(map(repr, lost))} failed: "
+                  f"nothing to summarize for them (the animals that ran are kept in {out})",
+                  file=sys.stderr)
+            return EXIT_SOLVER_FAILED
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
         med = pct.xs(0.5, level="quantile")
@@ -255,7 +268,8 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
             print(tri[["arm", "endpoint", "difference", "ci_low", "ci_high", "cohens_d",
                        "n_per_arm_for_power"]].to_string(index=False))
     print(f"wrote {out}/animals/*.parquet, percentiles.csv"
-          + (", trial.csv" if tri is not None else ""))
+          + (", trial.csv" if tri is not None else "")
+          + (", failed_animals.csv" if failed_csv.exists() else ""))
     return EXIT_OK
 
 

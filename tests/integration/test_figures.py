@@ -204,3 +204,37 @@ def test_the_gain_panel_shows_published_gains_of_the_arms_products_only():
     assert labels(["msc"]) == ["Oliveri 2014 (MSC)"]
     assert "Oliveri 2014 (MSC)" not in labels(["sev_naive"]) and labels(["sev_naive"])
     assert set(labels(None)) == set(labels(["msc", "sev_naive"]))
+
+
+def test_ensemble_gain_pairs_each_member_with_its_own_vehicle_run(monkeypatch):
+    """A member that fails in one arm only drops out of that arm's gain; every other member's
+    gain is its treated run minus its own vehicle run (here +1 for every member)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    import cordsim.run.ensemble as ens
+    from cordsim.run import scenarios
+
+    class Sim:  # what run_ensemble reads of an arm's simulation
+        def __init__(self, treated):
+            self.treated = treated
+            self.model = SimpleNamespace(state_names=["bbb_score"], output_names=[])
+            self.compiled = SimpleNamespace(outputs=lambda t, y, p: [])
+
+        def solve_batch(self, t, animals):
+            return [SimpleNamespace(ok=not (self.treated and i == 0), t=t, p=None,
+                                    y=np.array([np.full(len(t), a["m"] + self.treated)]))
+                    for i, a in enumerate(animals)]
+
+    monkeypatch.setattr(scenarios, "arm_simulation", lambda sc, arm: Sim(arm.name != "ctl"))
+    monkeypatch.setattr(ens, "report_times", lambda days, dt: np.array([0.0, 1.0]))
+    scenario = SimpleNamespace(arms=[SimpleNamespace(name="ctl"), SimpleNamespace(name="trt")],
+                               days=1, dt=1)
+    bands = run_ensemble(scenario, pd.DataFrame({"m": [0.0, 10.0, 20.0, 30.0]}),
+                         columns=("bbb_score",))
+    gain = bands[bands["variable"] == "bbb_gain"]
+    assert np.allclose(gain[["q05", "q50", "q95"]], 1.0) and (gain["members"] == 3).all()
+    control = bands[(bands["arm"] == "ctl") & (bands["variable"] == "bbb_score")]
+    assert (control["members"] == 4).all()

@@ -11,7 +11,7 @@ import pytest
 
 from cordsim import Dose, Protocol, ScenarioError, Simulation
 from cordsim.analysis.grafts import graft_observations, model_at, survival_curves
-from cordsim.analysis.optimize import optimize_protocol, pareto_front, search
+from cordsim.analysis.optimize import Constraints, optimize_protocol, pareto_front, search
 from cordsim.analysis.scan import parse_vary, scan
 from cordsim.analysis.sensitivity import Factor, analyze, design, run_sensitivity, to_natural
 from cordsim.cli import main
@@ -208,6 +208,24 @@ def test_optimizer_matches_or_beats_the_arms_own_protocol():
     assert front["total_dose"].is_monotonic_increasing
     assert front["gain"].is_monotonic_increasing
     assert len(pareto_front(res.trials)) == len(front)
+
+
+def test_an_own_protocol_outside_the_constraints_is_not_tried(tmp_path):
+    """An arm whose own infusion is longer than max_duration (or an infusion where infusions
+    are not allowed) is not queued as trial 0: every trial respects the constraints."""
+    path = tmp_path / "infusion.toml"
+    path.write_text('name = "infusion"\ndays = 42\n[[arms]]\nname = "vehicle"\n[[arms]]\n'
+                    'name = "sEV infusion"\ndoses = [{product = "sev_naive", amount = '
+                    '"7.2e10 particle", schedule = "infusion", start = 7, duration = 3}]\n')
+    for constraints in (Constraints(max_duration=2.0), Constraints(infusion=False)):
+        res = optimize_protocol(str(path), "sEV infusion", n=3, trials=3, seed=1,
+                                constraints=constraints)
+        for protocol in res.trials["protocol"]:
+            for dose in json.loads(protocol):
+                if constraints.infusion:
+                    assert dose.get("duration", 0) <= 2.0, dose
+                else:
+                    assert dose["schedule"] != "infusion", dose
 
 
 # ---------------------------------------------------------------- MSC by every route

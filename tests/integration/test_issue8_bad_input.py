@@ -325,3 +325,22 @@ def test_warnings_reach_the_user_as_one_line(tmp_path, capsys):
         assert main(["run", str(scen), "--out", str(tmp_path / "o")]) == 0
     assert "cordsim: warning: scenario 'inf': arm 'x': infusion of sev_naive runs to day 6" \
         in capsys.readouterr().err
+
+
+def test_issue8_a_cohort_keeps_an_out_of_bounds_value_and_reports_failed_animals(tmp_path,
+                                                                               capsys):
+    """A value set outside the plausible bounds is simulated as set in a cohort too (it was
+    clipped back to the bound in the animals' draws, silently); animals that cannot be
+    simulated are listed, counted on stderr, and an arm with none left exits 3."""
+    scen = tmp_path / "absurd.toml"
+    scen.write_text('days = 6\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "absurd"\n'
+                    'doses = [{product = "sev_naive", amount = "1e15 particle", start = 3}]\n'
+                    'parameters = {k_lesion_extravasation = 1e300}\n')
+    out = tmp_path / "cohort"
+    assert main(["cohort", str(scen), "--n", "3", "--out", str(out)]) == EXIT_SOLVER_FAILED
+    err = capsys.readouterr().err
+    assert "3 animal(s) failed to simulate" in err and "solver failed at day 3" in err
+    assert "every animal of arm(s) 'absurd' failed" in err
+    failed = pd.read_csv(out / "failed_animals.csv")
+    assert set(failed["arm"]) == {"absurd"} and len(failed) == 3
+    assert len(list((out / "animals").glob("*.parquet"))) == 2  # both arms kept, failed rows too

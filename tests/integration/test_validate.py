@@ -11,6 +11,9 @@ from cordsim.evaluation.claims import CLAIMS
 from cordsim.evaluation.experiments import experiment_names
 from cordsim.evaluation.validate import validate
 
+# calibration observations cordsim fails, each explained in the README's Validation section
+KNOWN_CALIBRATION_FAILURES = {"imm090"}
+
 
 def test_validate_passes_with_defaults(capsys, tmp_path):
     """Every claim, experiment and invariant passes (exit 0); the table has one row per claim
@@ -29,10 +32,11 @@ def test_validate_passes_with_defaults(capsys, tmp_path):
     assert len(built_to) == n_claims and built_to["pass"].all()
     n_cal = int(calibration["pass"].sum())
     assert re.search(rf"calibration: {n_cal} of {len(calibration)} pass", out)
-    # The calibration-set observations are fitted and all pass (Zhou 2018's microglial peak
-    # since the signal-driven proliferation): any failing is a regression.
+    # The calibration-set observations pass except the one the README names: Kisucka's M1
+    # attenuation from week 1 to 2 (imm090), against cordsim's late M1 rise. Any other failing
+    # is a regression; imm090 passing would be news for the README.
     observed = calibration[calibration["kind"] == "observation"]
-    assert observed["pass"].all(), list(observed.loc[~observed["pass"], "id"])
+    assert set(observed.loc[~observed["pass"], "id"]) == KNOWN_CALIBRATION_FAILURES
     validation = table[table["set"] == "validation"]
     assert len(validation) >= 30
     n_pass = int(validation["pass"].sum())

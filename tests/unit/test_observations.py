@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cordsim.data
-from cordsim.evaluation.observations import peak_time
+from cordsim.evaluation.observations import check_row, peak_time
 
 
 def test_every_row_has_its_provenance():
@@ -39,6 +39,9 @@ class _Series:
     def __getitem__(self, name):
         return self.data[name]
 
+    def at(self, name, day):
+        return float(np.interp(day, self.time, self.data[name]))
+
 
 def test_peak_time_is_not_rounded_to_the_output_grid():
     t = np.arange(0.0, 1.0, 1 / 48)  # half-hourly, as in the first day of a run
@@ -60,3 +63,52 @@ def test_peak_time_on_an_uneven_grid_and_flat_or_broken_tops():
     assert peak_time(_Series(t, a=flat), "a") == pytest.approx(1.5)
     broken = np.array([0.0, 1.0, np.nan, 2.0, 1.0, 0.0])  # a NaN never gives a NaN day
     assert np.isfinite(peak_time(_Series(t, a=broken), "a"))
+
+
+class _Runs:
+    """What check_row reads of the shared runs: the injured run and the sham run."""
+
+    def __init__(self, res, sham):
+        self._res, self.sham = res, sham
+
+    def run(self, injury, protocol=""):
+        return self._res
+
+
+def _row(**fields):
+    row = {"obs_id": "test", "model": "a", "injury": "moderate", "protocol": "", "lo": "",
+           "hi": "", "time_day": "", "time_ref": "", "value": ""}
+    return {**row, **fields}
+
+
+def test_a_peak_time_needs_a_rise_to_time():
+    """A readout that never rises above its uninjured level, or only falls, has no peak to
+    time: its peak_time row fails instead of reading day 0 (which a window from 0 accepts)."""
+    t = np.linspace(0.0, 28.0, 57)
+    sham = _Series(t, a=np.ones_like(t))
+    row = _row(comparison="peak_time", lo="0", hi="28")
+    for flat_or_falling in (np.ones_like(t), 2.0 - t / 28):
+        check = check_row(row, _Runs(_Series(t, a=flat_or_falling), sham))
+        assert not check.passed and "no rise" in check.simulated
+    rising_then_falling = 1 + t * np.exp(-t / 7)
+    assert check_row(row, _Runs(_Series(t, a=rising_then_falling), sham)).passed
+
+
+def test_higher_and_lower_than_a_reference_day():
+    t = np.linspace(0.0, 28.0, 57)
+    res = _Series(t, a=np.where(t < 10, t, 20 - t))  # up to day 10, then down
+    runs = _Runs(res, _Series(t, a=np.zeros_like(t)))
+    assert check_row(_row(comparison="higher_than_ref", time_day="2", time_ref="1"),
+                     runs).passed
+    assert check_row(_row(comparison="lower_than_ref", time_day="14", time_ref="7"),
+                     runs).passed
+    assert not check_row(_row(comparison="lower_than_ref", time_day="7", time_ref="2"),
+                         runs).passed
+
+
+def test_a_direction_row_needs_a_signed_value():
+    t = np.linspace(0.0, 28.0, 57)
+    res = _Series(t, a=t)
+    with pytest.raises(ValueError, match="signed value"):
+        check_row(_row(comparison="direction", time_day="7", protocol="[]"),
+                  _Runs(res, res))

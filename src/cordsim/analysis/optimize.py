@@ -250,7 +250,9 @@ def _own_settings(own: dict[str, Any], budget: float, per_unit: float, c: Constr
     share = own["dose"] * per_unit * own["count"] / budget
     fits = (own["route"] in routes and c.min_share <= share <= 1 + 1e-9
             and c.earliest <= own["start"] <= c.latest and own["count"] <= c.max_injections
-            and (own["count"] == 1 or c.min_interval <= own["interval"] <= c.max_interval))
+            and (own["count"] == 1 or c.min_interval <= own["interval"] <= c.max_interval)
+            and (own["duration"] == 0
+                 or (c.infusion and 0.25 <= own["duration"] <= c.max_duration)))
     if not fits:
         return None
     first: dict[str, Any] = {"route": own["route"], "share": min(share, 1.0),

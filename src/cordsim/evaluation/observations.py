@@ -5,12 +5,13 @@ Rules (``comparison``): ``level`` (value at ``time_day`` in [lo, hi]); ``peak_ti
 maximum over the 120-day run, ``DAYS``, in [lo, hi]); ``elevated`` / ``not_elevated`` (at
 ``time_day``, above / below 5% of the run's peak excess over the uninjured level); ``declined`` (at
 ``time_day`` below half the peak excess); ``stable`` (|change from ``time_ref`` to ``time_day``|
-in [lo, hi]); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above / below ``lo`` /
+<= ``hi``); ``higher_than_ref`` / ``lower_than_ref`` (the value at ``time_day`` above / below
+the value at ``time_ref``); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above / below ``lo`` /
 ``hi``); ``gain`` (treated minus vehicle at ``time_day`` in [lo, hi]); ``direction`` (treated
 minus vehicle, averaged over [``time_ref``, ``time_day``] when both are given, has the sign of
 ``value``); ``smd`` (gain over the between-animal SD of observed BBB in [lo, hi]); ``sd``
 (between-animal SD of observed BBB in a virtual cohort in [lo, hi]); ``saturates`` (the second
-dose adds < 1 BBB point over the first); ``dose_increases`` (the second dose gains more);
+dose adds 0 to < 1 BBB point over the first); ``dose_increases`` (the second dose gains more);
 ``fractionated_beats_bolus`` (three daily doses >= one bolus of the same total).
 """
 
@@ -124,8 +125,13 @@ def check_row(row: Any, runs: ObservationRuns) -> Check:
         v = _value(res, expr, t)
         return Check(f"{v:.3g} at day {t:g}", lo <= v <= hi, f"{lo:g}-{hi:g} at day {t:g}")
     if comp == "peak_time":
+        expected = f"peak at day {lo:.3g}-{hi:.3g}"
+        y = _series(res, expr)
+        # no peak to time: a readout that never rises above its uninjured level, or only falls
+        if not np.max(y) > _value(runs.sham, expr, 0.0) or int(np.argmax(y)) == 0:
+            return Check("no rise above the uninjured level to time", False, expected)
         tp = peak_time(res, expr)
-        return Check(f"peak at day {tp:.3g}", lo <= tp <= hi, f"peak at day {lo:.3g}-{hi:.3g}")
+        return Check(f"peak at day {tp:.3g}", lo <= tp <= hi, expected)
     if comp in ("elevated", "not_elevated", "declined"):
         share = peak_excess_share(res, runs.sham, expr, t)
         if comp == "elevated":
@@ -142,6 +148,13 @@ def check_row(row: Any, runs: ObservationRuns) -> Check:
         change = abs(_value(res, expr, t) - _value(res, expr, ref))
         return Check(f"changes by {change:.3g} from day {ref:g} to {t:g}", change <= hi,
                      f"change <= {hi:g} from day {ref:g} to {t:g}")
+    if comp in ("higher_than_ref", "lower_than_ref"):
+        ref = _num(row["time_ref"])
+        now, before = _value(res, expr, t), _value(res, expr, ref)
+        higher = comp == "higher_than_ref"
+        return Check(f"{now:.3g} at day {t:g} vs {before:.3g} at day {ref:g}",
+                     now > before if higher else now < before,
+                     f"{'higher' if higher else 'lower'} at day {t:g} than at day {ref:g}")
     if comp in ("leaky", "sealed"):
         v = _value(res, expr, t)
         ok = v > lo if comp == "leaky" else v <= hi
@@ -160,7 +173,10 @@ def check_row(row: Any, runs: ObservationRuns) -> Check:
         else:
             d = _mean(treated, expr, ref, t) - _mean(res, expr, ref, t)
             when = f"days {ref:g}-{t:g}"
-        sign = 1 if _num(row["value"]) > 0 else -1
+        value = _num(row["value"])
+        if math.isnan(value) or value == 0:
+            raise ValueError(f"row {row['obs_id']}: a direction row needs a signed value")
+        sign = 1 if value > 0 else -1
         return Check(f"treated minus vehicle {d:+.3g} ({when})", d * sign > 0,
                      f"{'higher' if sign > 0 else 'lower'} than vehicle ({when})")
     if comp == "smd":

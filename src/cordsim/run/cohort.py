@@ -234,7 +234,10 @@ def draw_animal(spec: CohortSpec, arm: int, animal: int, parameters: Any,
 def _values_and_bounds(parameters: Any, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     recs = [parameters.records[name] for name in names]
     lo, hi = np.array([r.bounds for r in recs]).T
-    return np.array([r.value for r in recs]), lo, hi
+    base = np.array([r.value for r in recs])
+    # a value the scenario sets outside the plausible bounds (warned about) is kept, not
+    # clipped back silently: the animals' draws may reach it
+    return base, np.minimum(lo, base), np.maximum(hi, base)
 
 
 def chunks(spec: CohortSpec, arms: Iterable[int]) -> list[tuple[int, int, int]]:
@@ -611,4 +614,6 @@ def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[An
     failed = df[df["status"] != "ok"]
     if len(failed):
         failed.to_csv(out / "failed_animals.csv", index=False)
+    else:  # none now: no list left from an earlier summary of this folder
+        (out / "failed_animals.csv").unlink(missing_ok=True)
     return pct, tri

@@ -31,7 +31,9 @@ def run_ensemble(scenario: Scenario, members: Any, *, columns: tuple[str, ...] =
         trajs = sim.solve_batch(times, animals)
         values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
         for traj in trajs:
-            if not traj.ok:
+            if not traj.ok:  # a row of NaN keeps member i at row i in every arm
+                for c in columns:
+                    values[c].append(np.full(len(times), np.nan))
                 continue
             outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
             data = {**{n: traj.y[i] for i, n in enumerate(sim.model.state_names)},
@@ -44,9 +46,10 @@ def run_ensemble(scenario: Scenario, members: Any, *, columns: tuple[str, ...] =
     for arm, values in per_arm.items():
         blocks = dict(values)
         if arm != control and "bbb_score" in values:
-            n = min(len(values["bbb_score"]), len(per_arm[control]["bbb_score"]))
-            blocks["bbb_gain"] = values["bbb_score"][:n] - per_arm[control]["bbb_score"][:n]
+            # each member against its own vehicle run (NaN where either failed)
+            blocks["bbb_gain"] = values["bbb_score"] - per_arm[control]["bbb_score"]
         for c, v in blocks.items():
+            v = v[np.isfinite(v).all(axis=1)] if len(v) else v  # members that ran
             if not len(v):
                 continue
             q = np.quantile(v, QUANTILES, axis=0)
