@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -183,7 +184,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         raise ScenarioError("experiment run needs a NAME (see 'cordsim experiment list')")
     if args.name not in experiment_names():
         run_experiment(args.name)  # raises the error naming the allowed experiments
-    with output_folder(args.out or f"results/experiments/{args.name}") as out:
+    folder = args.out if args.out is not None else f"results/experiments/{args.name}"
+    with output_folder(folder) as out:  # an empty --out is refused, not the default
         res, check = run_experiment(args.name, out, progress=True)
     if hasattr(res, "endpoints"):
         _print_endpoints(res)
@@ -383,8 +385,16 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if args.total_dose is not None:
         if not arm.protocol.doses:
             raise ScenarioError(f"arm {arm.name!r} gives no product")
-        budget = parse_amount(args.total_dose, arm.protocol.doses[0].product, scenario.species)
-    routes = tuple(r.strip() for r in args.routes.split(",")) if args.routes else None
+        try:
+            budget = parse_amount(args.total_dose, arm.protocol.doses[0].product,
+                                  scenario.species)
+        except ScenarioError as exc:  # the amount is the budget of the whole protocol
+            raise ScenarioError(f"--total-dose (the whole protocol's budget): {exc}") from None
+    routes = None
+    if args.routes is not None:
+        routes = tuple(r.strip() for r in args.routes.split(",") if r.strip())
+        if not routes:
+            raise ScenarioError("--routes must name at least one route, e.g. iv,intrathecal")
     constraints = Constraints(total_dose=budget, max_injections=args.max_injections,
                               earliest=args.earliest, latest=args.latest,
                               infusion=not args.no_infusion, routes=routes)
@@ -552,24 +562,32 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from cordsim.data import ensemble_members
     from cordsim.evaluation.validate import validate, validate_ensemble
 
+    # every option checked, and the output folders made, before the (seconds-long) validation
     if args.ensemble < 0:
         raise ScenarioError(f"--ensemble must be 0 (none) or a number of members, got "
                             f"{args.ensemble}")
-    table = validate(progress=not args.quiet)
-    counts = None
     if args.ensemble:
-        rate, counts = validate_ensemble(args.ensemble, progress=not args.quiet)
-        table["ensemble_pass"] = rate.to_numpy()
-    if args.csv:
-        path = Path(args.csv)
-        if not args.csv.strip() or path.is_dir():
+        ensemble_members(args.ensemble)  # refuses more members than ship
+    csv = None
+    if args.csv is not None:
+        csv = Path(args.csv)
+        if not args.csv.strip() or csv.is_dir():
             raise ScenarioError(f"--csv must name a file, got {args.csv!r}")
-        with output_folder(str(path.parent) if str(path.parent) else "."):
-            table.to_csv(path, index=False)
-    if args.out:
-        with output_folder(args.out) as out:
+    with contextlib.ExitStack() as folders:
+        if csv is not None:
+            folders.enter_context(output_folder(str(csv.parent) if str(csv.parent) else "."))
+        out = folders.enter_context(output_folder(args.out)) if args.out is not None else None
+        table = validate(progress=not args.quiet)
+        counts = None
+        if args.ensemble:
+            rate, counts = validate_ensemble(args.ensemble, progress=not args.quiet)
+            table["ensemble_pass"] = rate.to_numpy()
+        if csv is not None:
+            table.to_csv(csv, index=False)
+        if out is not None:
             table.to_csv(out / "validation.csv", index=False)
     with pd.option_context("display.max_colwidth", 60, "display.width", 250,
                            "display.max_rows", None):
@@ -841,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
     except CordsimError as exc:
         print(f"cordsim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader stopped early (`cordsim params | head`): not an error
+        with contextlib.suppress(OSError):  # keep Python's exit flush from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

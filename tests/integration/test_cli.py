@@ -124,6 +124,24 @@ def test_scenario_file_run(tmp_path):
     assert df["sev_internalized"].max() > 0
 
 
+def test_readme_scenario_example_runs_as_written(tmp_path):
+    """The README's scenario file, copied as printed (only its 70 days shortened), runs."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Scenario files", 1)[1]
+    toml = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
+    assert "doses = [" in toml and "hypoxic-sev-intrathecal" in toml
+    scen = tmp_path / "example.toml"
+    scen.write_text(toml.replace("days = 70", "days = 5"))
+    out = tmp_path / "out"
+    assert main(["run", str(scen), "--ensemble", "0", "--out", str(out)]) == 0
+    df = pd.read_csv(out / "timecourse.csv")
+    assert set(df["arm"]) == {"vehicle", "IT sEV"}
+    assert df.loc[df["arm"] == "IT sEV", "sev_internalized"].max() > 0
+
+
 def test_bad_scenario_file_exit_code(tmp_path, capsys):
     scen = tmp_path / "bad.toml"
     scen.write_text('[[arms]]\nname = "x"\ndoses = [{product = "sev_naive", amount = "-3 ug"}]\n')
@@ -166,3 +184,32 @@ def test_grafts_writes_curves_fit_table_and_figure(tmp_path, capsys):
     with Image.open(tmp_path / "graft_survival.png") as img:  # two panels side by side
         assert img.width > 2 * img.height
     assert "Nandoe Tewarie 2009" in capsys.readouterr().out
+
+
+def test_experiment_run_refuses_an_empty_out(capsys):
+    assert main(["experiment", "run", "rnase", "--out", ""]) == 2
+    assert "output folder must not be empty" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error():
+    """`cordsim params | head -1`: the reader closes the pipe early; no traceback, exit 0."""
+    import shlex
+    import subprocess
+    import sys
+
+    cmd = f"{shlex.quote(sys.executable)} -m cordsim.cli params | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert "parameterId" in done.stdout
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_rerun_without_ensemble_removes_the_earlier_ensemble(tmp_path):
+    scen = tmp_path / "two.toml"
+    scen.write_text('days = 5\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "sEV"\n'
+                    'doses = [{product = "sev_naive", amount = "1e10 particle", start = 1}]\n')
+    out = tmp_path / "out"
+    assert main(["run", str(scen), "--ensemble", "2", "--out", str(out)]) == 0
+    assert (out / "ensemble.csv").exists() and (out / "fig_ensemble.png").exists()
+    assert main(["run", str(scen), "--ensemble", "0", "--out", str(out)]) == 0
+    assert not (out / "ensemble.csv").exists() and not list(out.glob("fig_ensemble.*"))

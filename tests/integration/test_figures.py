@@ -238,3 +238,15 @@ def test_ensemble_gain_pairs_each_member_with_its_own_vehicle_run(monkeypatch):
     assert np.allclose(gain[["q05", "q50", "q95"]], 1.0) and (gain["members"] == 3).all()
     control = bands[(bands["arm"] == "ctl") & (bands["variable"] == "bbb_score")]
     assert (control["members"] == 4).all()
+
+
+def test_vector_figures_are_identical_between_reruns(tmp_path):
+    """The README promises identical files on a rerun: SVG (its ids too) and PDF."""
+    for name in ("a", "b"):
+        assert main(["run", "natural-history", "--days", "7", "--format", "svg,pdf",
+                     "--out", str(tmp_path / name)]) == 0
+    for suffix in ("svg", "pdf"):
+        files = sorted((tmp_path / "a").glob(f"*.{suffix}"))
+        assert files
+        for f in files:
+            assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name

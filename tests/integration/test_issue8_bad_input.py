@@ -67,6 +67,18 @@ def test_issue8_resume_with_an_edited_scenario_is_refused(cohort_dir, capsys):
     assert "other inputs (the scenario file changed since)" in err and "new folder" in err
 
 
+def test_issue8_a_rerun_with_another_chunk_size_counts_each_animal_once(cohort_dir):
+    """Chunk size is not part of a cohort's identity, so a rerun with another --chunk is
+    accepted; the earlier layout's chunks (and stray copies) are removed, not read twice."""
+    scen, out, args = cohort_dir
+    stray = out / "animals" / "chunk-arm00-000000000 copy.parquet"
+    stray.write_bytes(next(out.glob("animals/chunk-arm00-*.parquet")).read_bytes())
+    assert main([a for a in args if a not in ("--chunk", "2")]) == 0  # default chunk size
+    trial = pd.read_csv(out / "trial.csv")
+    assert (trial["n_arm"] == 4).all() and (trial["n_control"] == 4).all()
+    assert not stray.exists() and len(list(out.glob("animals/*.parquet"))) == 2
+
+
 def test_issue8_damaged_or_foreign_chunks_are_recomputed(cohort_dir):
     from cordsim.run.cohort import read_animals
 
@@ -344,3 +356,34 @@ def test_issue8_a_cohort_keeps_an_out_of_bounds_value_and_reports_failed_animals
     failed = pd.read_csv(out / "failed_animals.csv")
     assert set(failed["arm"]) == {"absurd"} and len(failed) == 3
     assert len(list((out / "animals").glob("*.parquet"))) == 2  # both arms kept, failed rows too
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--keep", "0"], "keep must be a positive integer"),
+    (["--n", "-1"], "n must be an integer from 2"),
+    (["--n", "100"], "Sobol needs n a power of 2"),
+])
+def test_issue8_sensitivity_options_are_checked_before_any_run(tmp_path, capsys, option,
+                                                              message):
+    """A Sobol run screens with Morris first: its own options are refused before that screen
+    runs, and no output folder is left."""
+    out = tmp_path / "sens"
+    code = main(["sensitivity", "default", "--method", "sobol", *option, "--out", str(out)])
+    assert code == EXIT_BAD_INPUT and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_issue8_options_that_would_be_ignored_are_refused(tmp_path, capsys):
+    """A count on a one-off schedule, an empty --routes list: refused, not silently ignored;
+    a bad --total-dose says it is the whole protocol's budget."""
+    scen = tmp_path / "bolus.toml"
+    scen.write_text('days = 5\n[[arms]]\nname = "a"\ndoses = [{product = "sev_naive", '
+                    'amount = "1e9 particle", schedule = "bolus", count = 3, start = 1}]\n')
+    assert main(["run", str(scen), "--out", str(tmp_path / "o")]) == EXIT_BAD_INPUT
+    assert "count applies to the 'daily' schedule only" in capsys.readouterr().err
+    for option, message in ((["--routes", ""], "--routes must name at least one route"),
+                            (["--total-dose", "100 kg"], "--total-dose (the whole protocol")):
+        code = main(["optimize", "default", "--arm", "fractionated sEV", *option,
+                     "--out", str(tmp_path / "opt")])
+        assert code == EXIT_BAD_INPUT and message in capsys.readouterr().err
+        assert not (tmp_path / "opt").exists()

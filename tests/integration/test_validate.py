@@ -93,7 +93,7 @@ def test_validate_ensemble_counts_each_member(params, monkeypatch):
     assert counts.loc[1].sum() < counts.loc[0].sum()
 
 
-def test_validate_ensemble_on_the_command_line(capsys, tmp_path):
+def test_validate_ensemble_on_the_command_line(capsys, tmp_path, monkeypatch):
     """`cordsim validate --ensemble N` adds each row's pass rate over N posterior members to
     the table and prints the passes per member by set; a bad N is refused with its range."""
     import pandas as pd
@@ -107,8 +107,16 @@ def test_validate_ensemble_on_the_command_line(capsys, tmp_path):
     assert "over 2 members of the posterior ensemble" in out
     assert re.search(r"validation: \d+\.\d of 8\d \(\d+-\d+\); rows failing for every "
                      r"member: \d+", out)
+    import cordsim.evaluation.validate as module
     from cordsim.cli import EXIT_BAD_INPUT
 
-    for bad, message in (("-1", "--ensemble must be 0"), ("100000", "from 1 to")):
-        assert main(["validate", "--quiet", "--ensemble", bad]) == EXIT_BAD_INPUT
+    def never(*args, **kwargs):
+        raise AssertionError("a bad option must be refused before the validation runs")
+
+    monkeypatch.setattr(module, "validate", never)
+    for bad, message in ((["--ensemble", "-1"], "--ensemble must be 0"),
+                         (["--ensemble", "100000"], "from 1 to"),
+                         (["--csv", str(tmp_path)], "--csv must name a file"),
+                         (["--out", str(csv / "sub")], "is not writable")):
+        assert main(["validate", "--quiet", *bad]) == EXIT_BAD_INPUT
         assert message in capsys.readouterr().err

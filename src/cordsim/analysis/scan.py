@@ -57,7 +57,7 @@ def parse_vary(text: str) -> tuple[str, list[Any]]:
         a, b = _float(low, text), _float(high, text)
         log = "log" in flags
         counts = [f for f in flags if f != "log"]
-        if len(counts) > 1 or (counts and not re.fullmatch(r"\d{1,4}", counts[0])):
+        if len(counts) > 1 or (counts and not re.fullmatch(r"\d+", counts[0])):
             raise ScenarioError(f"--vary {text!r}: a range reads FROM..TO[:log][:POINTS]")
         k = int(counts[0]) if counts else 5
         if not 1 <= k <= 1000:

@@ -111,20 +111,25 @@ def design(method: str, factors: Sequence[Factor], n: int, seed: int) -> np.ndar
     """The SALib design (in SALib's scale): Morris ``n`` trajectories, Sobol ``n`` base
     samples (a power of 2)."""
     require("SALib", "cordsim sensitivity")
-    check_method(method)
-    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 1_000_000:
-        raise ScenarioError(f"n must be an integer from 2 to 1,000,000, got {n!r}")
+    check_design(method, n)
     prob = problem(factors)
     if method == "morris":
         from SALib.sample import morris
 
         return morris.sample(prob, N=n, num_levels=MORRIS_LEVELS, seed=seed)
-    if n & (n - 1):
-        raise ScenarioError(f"Sobol needs n a power of 2 (Saltelli's sequence), got {n}; "
-                            f"try {2 ** round(math.log2(n))}")
     from SALib.sample import sobol
 
     return sobol.sample(prob, N=n, calc_second_order=False, scramble=True, seed=seed)
+
+
+def check_design(method: str, n: int) -> None:
+    """A ScenarioError naming the problem unless ``n`` suits ``method``'s design."""
+    check_method(method)
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 1_000_000:
+        raise ScenarioError(f"n must be an integer from 2 to 1,000,000, got {n!r}")
+    if method == "sobol" and n & (n - 1):
+        raise ScenarioError(f"Sobol needs n a power of 2 (Saltelli's sequence), got {n}; "
+                            f"try {2 ** round(math.log2(n))}")
 
 
 def check_method(method: str) -> None:
@@ -196,11 +201,16 @@ def run_sensitivity(method: str, factors: Sequence[Factor], evaluate: Evaluate, 
     trajectories into ``OUT/morris``, then Sobol on the ``keep`` factors with the largest
     ``mu_star`` (relative to each endpoint's largest, the best over endpoints).
     """
-    check_method(method)
+    # every option checked before any run (a Sobol run screens with Morris first)
+    check_design(method, n)
     out = Path(out)
     factors = list(factors)
     screening = None
     if method == "sobol" and len(factors) > keep:
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ScenarioError(f"keep must be a positive integer (the factors Sobol keeps "
+                                f"after the Morris screen), got {keep!r}")
+        check_design("morris", n_screening)
         screening = run_sensitivity("morris", factors, evaluate, n=n_screening, out=out,
                                     seed=seed)
         factors = screened(screening, keep)

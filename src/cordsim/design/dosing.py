@@ -212,6 +212,10 @@ class Dose:
                                          or not 1 <= self.count <= MAX_ADMINISTRATIONS):
             raise ScenarioError(f"daily schedule needs an integer count between 1 and "
                                 f"{MAX_ADMINISTRATIONS}, got {self.count!r}")
+        if self.schedule != "daily" and self.count != 1:
+            raise ScenarioError(f"count applies to the 'daily' schedule only, got count "
+                                f"{self.count!r} with schedule {self.schedule!r} (which would "
+                                f"ignore it); use schedule 'daily' with count, or 'times'")
         if self.schedule == "times":
             if (not isinstance(self.times, tuple) or not self.times
                     or len(self.times) > MAX_ADMINISTRATIONS

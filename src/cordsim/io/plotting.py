@@ -83,7 +83,8 @@ def save_figure(fig: Figure, path: str | Path,
     from matplotlib import rc_context
 
     written = []
-    with rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):  # this call only
+    # this call only; a fixed salt makes the SVG's clip-path and marker ids the same each run
+    with rc_context({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "cordsim"}):
         for p in figure_paths(path, formats):
             fmt = p.suffix.lstrip(".").lower()
             metadata = ({"Date": None} if fmt == "svg" else

@@ -45,6 +45,9 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
     bands, ensemble_paths = None, []
     if ensemble:
         bands, ensemble_paths = write_ensemble(scenario, ensemble, out, formats)
+    else:  # an earlier run's ensemble in this folder is not this run's: remove it
+        for stale in [out / "ensemble.csv", *out.glob("fig_ensemble.*")]:
+            stale.unlink(missing_ok=True)
     written += write_run_figures(res.arms, out, title=f"{scenario.name}: {scenario.description}",
                                  ensemble=bands, formats=formats,
                                  control_title=f"{scenario.name}: {res.control} arm")

@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import signal
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -193,8 +194,6 @@ def check_scheduler(scheduler: Any) -> str | None:
     """``None``, ``"local"`` or a Dask scheduler address ``tcp://host:port``."""
     if scheduler is None or scheduler == "local":
         return scheduler
-    import re
-
     if not isinstance(scheduler, str) or not re.fullmatch(
             r"(tcp|tls|inproc|ucx)://[\w.\-\[\]:]+:\d{1,5}", scheduler):
         raise ScenarioError(f"scheduler must be 'local' or a Dask scheduler address such as "
@@ -457,6 +456,13 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
     (out / "animals").mkdir(parents=True, exist_ok=True)
     for stale in (out / "animals").glob("*.tmp*"):  # half-written by an interrupted run
         stale.unlink()
+    # chunks of these arms that this cohort's layout does not name (an earlier run of the same
+    # cohort with another --chunk, a stray copy) would count their animals twice
+    expected = {chunk_path(out, a, start).name for a, start, _ in chunks(spec, arms)}
+    for path in (out / "animals").glob("chunk-*.parquet"):
+        m = re.fullmatch(r"chunk-arm(\d+)-\d+\.parquet", path.name)
+        if path.name not in expected and (m is None or int(m.group(1)) in arms):
+            path.unlink()
     (out / "cohort.json").write_text(json.dumps(manifest, indent=1))
     todo = [c for c in chunks(spec, arms)
             if not chunk_is_valid(chunk_path(out, c[0], c[1]), spec, *c)]
@@ -491,7 +497,12 @@ def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
                            processes=True, dashboard_address=None) if scheduler == "local" \
         else None
     try:
-        with Client(cluster if cluster is not None else scheduler) as client:
+        try:
+            client = Client(cluster if cluster is not None else scheduler)
+        except OSError as exc:
+            raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
+                from None
+        with client:
             futures = [client.submit(run_chunk, spec, *c, str(out), owner, pure=False)
                        for c in todo]
             for f in as_completed(futures):
