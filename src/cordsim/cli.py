@@ -91,6 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             ensemble_members(args.ensemble)  # refuse a bad size before any work
     if args.scenario != "natural-history":
         return _run_scenario_file(args)
+    from cordsim.io.writers import remove_stale_outputs
     from cordsim.run.simulation import Simulation, _check_days
 
     _check_days(args.days, args.dt)
@@ -109,6 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
                            days=float(args.days), dt=float(args.dt))
             written += write_ensemble(one, args.ensemble, out, args.format)[1]
+        remove_stale_outputs(out, written)  # an earlier run's files in this folder
         if args.report:
             written.append(_report(out, out / "report.html"))
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")

@@ -68,6 +68,17 @@ BAD = {
     "malformed JSON": (b'{"arms": [', ["malformed JSON", "line 1, column 11"]),
     "NaN": (b'{"days": NaN, "arms": [{}]}', ["malformed JSON: NaN"]),
     "empty body": (b"", ["no scenario sent"]),
+    # the TOML download checks what a run checks (it wrote files `cordsim run` refused)
+    "misspelled parameter": ({"days": 3, "parameters": {"d_neutrophlis": "0.6 1/day"},
+                              "arms": [{}]}, ["unknown parameter 'd_neutrophlis'"]),
+    "wrong parameter unit": ({"days": 3, "parameters": {"d_neutrophils": "0.6 kg"},
+                              "arms": [{}]}, ["d_neutrophils"]),
+    "unreadable unit": ({"days": 3, "parameters": {"d_neutrophils": "1 1/day*"},
+                         "arms": [{}]}, ["a dangling operator or an unclosed bracket"]),
+    "huge integer": (b'{"days": 3, "arms": [{}], "parameters": {"d_neutrophils": 1'
+                     + b"0" * 5000 + b"}}", ["malformed JSON"]),
+    "lone surrogate": (b'{"days": 3, "parameters": {"\\ud800": 1}, "arms": [{}]}',
+                       ["not valid Unicode"]),
 }
 
 
@@ -320,7 +331,16 @@ def test_browser_builds_two_arms_runs_and_matches_the_cli(chromium, server, tmp_
 
 
 def test_json_null_means_not_given(client):
-    """A ``null`` (JSON's "not given") is dropped from the TOML, not a 500."""
+    """A ``null`` (JSON's "not given") is dropped from the TOML, not a 500, and validation
+    reads it as not given too (a null route is the default route)."""
     r = client.post("/api/scenario.toml", json={"days": 3, "arms": [{"name": None}]})
     assert r.status_code == 200, r.text
     assert "null" not in r.text and "days = 3" in r.text
+    r = client.post("/api/scenario.toml", json=_with_dose(route=None, description=None))
+    assert r.status_code == 200, r.text
+
+
+def test_a_scenario_name_in_any_script_downloads(client):
+    r = client.post("/api/scenario.toml", json={"name": "脊髄損傷", "days": 3, "arms": [{}]})
+    assert r.status_code == 200, r.text
+    assert 'filename="____.toml"' in r.headers["content-disposition"]

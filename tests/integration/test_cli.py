@@ -213,3 +213,21 @@ def test_a_rerun_without_ensemble_removes_the_earlier_ensemble(tmp_path):
     assert (out / "ensemble.csv").exists() and (out / "fig_ensemble.png").exists()
     assert main(["run", str(scen), "--ensemble", "0", "--out", str(out)]) == 0
     assert not (out / "ensemble.csv").exists() and not list(out.glob("fig_ensemble.*"))
+
+
+def test_a_run_into_a_used_folder_replaces_the_earlier_runs_files(tmp_path):
+    """A report is made from the folder: after a natural-history run (SVG only) into a folder
+    that held a two-arm run (PNG), none of the earlier run's tables or figures are left."""
+    scen = tmp_path / "two.toml"
+    scen.write_text('days = 5\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "sEV"\n'
+                    'doses = [{product = "sev_naive", amount = "1e10 particle", start = 1}]\n')
+    out = tmp_path / "out"
+    assert main(["run", str(scen), "--ensemble", "2", "--out", str(out)]) == 0
+    assert (out / "endpoints.csv").exists() and (out / "fig_comparison.png").exists()
+    assert main(["run", "natural-history", "--days", "5", "--format", "svg", "--report",
+                 "--out", str(out)]) == 0
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["fig_natural_history.svg", "fig_outcomes.svg", "report.html",
+                    "summary.csv", "timecourse.csv", "timecourse.nc"], left
+    report = (out / "report.html").read_text()
+    assert "Endpoints" not in report and "ensemble" not in report.lower()

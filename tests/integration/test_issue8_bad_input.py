@@ -387,3 +387,22 @@ def test_issue8_options_that_would_be_ignored_are_refused(tmp_path, capsys):
                      "--out", str(tmp_path / "opt")])
         assert code == EXIT_BAD_INPUT and message in capsys.readouterr().err
         assert not (tmp_path / "opt").exists()
+
+
+BIG = "1" + "0" * 400  # an integer far beyond a float
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[parameters]\nd_neutrophils = "1 1/day*"', "a dangling operator or an unclosed bracket"),
+    ('[parameters]\nd_neutrophils = "1 1/(day"', "a dangling operator or an unclosed bracket"),
+    (f"[parameters]\nd_neutrophils = {BIG}", "an integer of 401 digits"),
+    (f'[[arms]]\nname = "a"\nperturbations = {{marco_activity = {BIG}}}',
+     "perturbation 'marco_activity': 401-digit number is too large"),
+])
+def test_issue8_unreadable_units_and_huge_numbers_are_named(tmp_path, capsys, text, message):
+    """pint's parser and float() raised past the checks (a traceback); now a message."""
+    path = tmp_path / "bad.toml"
+    path.write_text("days = 3\n" + text + ("" if "[[arms]]" in text else
+                                           '\n[[arms]]\nname = "a"\n'))
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == EXIT_BAD_INPUT
+    assert message in capsys.readouterr().err

@@ -41,3 +41,35 @@ def test_report_embeds_each_figure_once_when_a_run_has_several_formats(tmp_path)
     page = (out / "report.html").read_text()
     images = re.findall(r'<img [^>]*src="data:image/([a-z+]+);', page)
     assert images == ["png"] * 3  # comparison, natural history, outcomes: once each
+
+
+def test_report_and_netcdf_keep_every_arms_provenance(tmp_path):
+    """Each arm's parameter changes and perturbations reach the report and the NetCDF (they
+    held the first arm's only); one arm reads back from a scenario's file; a single-arm
+    scenario's report lists its doses."""
+    import pytest
+
+    import cordsim
+    from cordsim.errors import ScenarioError
+
+    scen = tmp_path / "two.toml"
+    scen.write_text('days = 6\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "pert"\n'
+                    'perturbations = {marco_activity = 0.3}\n'
+                    'parameters = {d_neutrophils = 0.6}\n')
+    out = tmp_path / "two"
+    assert main(["run", str(scen), "--ensemble", "0", "--report", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "d_neutrophils: 2 -&gt; 0.6 (arm parameters)" in page
+    assert "marco_activity: 0.3 (perturbation)" in page
+    nc = out / "timecourse.nc"
+    with pytest.raises(ScenarioError, match="holds 2 arms: pass arm= one of 'vehicle', 'pert'"):
+        cordsim.SimulationResult.from_netcdf(nc)
+    pert = cordsim.SimulationResult.from_netcdf(nc, arm="pert")
+    assert pert.provenance.perturbations == {"marco_activity": 0.3}
+    direct = cordsim.run_scenario(cordsim.load_scenario(str(scen))).arms["pert"]
+    assert pert.at("bbb_score", 5) == pytest.approx(direct.at("bbb_score", 5), rel=1e-9)
+    one = tmp_path / "one.toml"
+    one.write_text('days = 4\n[[arms]]\nname = "IT"\ndoses = [{product = "sev_naive", '
+                   'amount = "1e10 particle", route = "intrathecal", start = 1}]\n')
+    assert main(["run", str(one), "--report", "--out", str(tmp_path / "one")]) == 0
+    assert "route intrathecal" in (tmp_path / "one" / "report.html").read_text()

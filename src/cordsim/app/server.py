@@ -72,7 +72,7 @@ def _parse_json(body: bytes) -> Any:
         raise BadInput(f"malformed JSON: {name} is not a number JSON allows")
 
     try:
-        return json.loads(body, parse_constant=no_constant)
+        data = json.loads(body, parse_constant=no_constant)
     except UnicodeDecodeError:
         raise BadInput("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as err:
@@ -80,6 +80,14 @@ def _parse_json(body: bytes) -> Any:
                        f"{err.colno}") from None
     except RecursionError:
         raise BadInput("malformed JSON: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise BadInput(f"malformed JSON: {err}") from None
+    try:  # a lone surrogate (\ud800) is valid JSON but not text a file can hold
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput("malformed JSON: a string is not valid Unicode (a lone surrogate)") \
+            from None
+    return data
 
 
 def options() -> dict[str, Any]:
@@ -135,12 +143,17 @@ class App:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def scenario(self, data: Any) -> tuple[Any, list[str]]:
-        """The validated scenario and the warnings validation gave; ScenarioError if bad."""
+        """The validated scenario and the warnings validation gave; ScenarioError if bad.
+        JSON ``null`` means "not given" (as in the TOML written); each arm's parameters are
+        resolved too (names, units, values), as a run would."""
         from cordsim.design.scenario import scenario_from_dict
+        from cordsim.run.scenarios import arm_simulation
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            scenario = scenario_from_dict(data, name="web")
+            scenario = scenario_from_dict(_given(data), name="web")
+            for arm in scenario.arms:
+                arm_simulation(scenario, arm)
         return scenario, [str(w.message) for w in caught]
 
     def toml(self, data: Any) -> tuple[str, str]:
@@ -275,7 +288,8 @@ def create_app(*, max_runs: int = MAX_RUNS) -> FastAPI:
     async def scenario_toml(request: Request) -> Response:
         data = _parse_json(await request.body())
         name, text = await run_in_threadpool(state.toml, data)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60] or "scenario"
+        safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_"
+                       for c in name)[:60] or "scenario"  # a header holds Latin-1 only
         return Response(text, media_type="application/toml",
                         headers={"Content-Disposition": f'attachment; filename="{safe}.toml"'})
 

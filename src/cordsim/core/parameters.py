@@ -64,7 +64,11 @@ def _as_float(name: str, value: Any, unit: str) -> float:
         value = convert(value.magnitude, str(value.units), unit, what=f"parameter {name!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParameterError(f"parameter {name!r}: value must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise ParameterError(f"parameter {name!r}: value must be finite, got an integer of "
+                             f"{len(str(value))} digits") from None
     if not math.isfinite(value):
         raise ParameterError(f"parameter {name!r}: value must be finite, got {value}")
     if value < 0:

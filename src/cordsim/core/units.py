@@ -22,6 +22,7 @@ cordsim.errors.UnitError: cannot parse unit '**9**9 1/day': use names, '/', '*' 
 from __future__ import annotations
 
 import re
+import tokenize
 from functools import cache
 
 import pint
@@ -84,6 +85,9 @@ def parse_unit(unit: str) -> pint.Unit:
     check_unit_text(unit)
     try:
         return registry().parse_units(unit)
+    except (AssertionError, tokenize.TokenError):  # pint's parser, on such text
+        raise UnitError(f"cannot parse unit {unit!r}: a dangling operator or an unclosed "
+                        f"bracket") from None
     except (pint.errors.PintError, ValueError, AttributeError, TypeError, KeyError,
             SyntaxError, ZeroDivisionError) as exc:
         raise UnitError(f"cannot parse unit {unit!r}: {exc}") from None

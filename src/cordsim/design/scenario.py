@@ -192,6 +192,14 @@ def _schema_error(err: _ValidationError, name: str) -> ScenarioError:
     return ScenarioError(f"scenario {name!r}: " + "; ".join(problems) + more)
 
 
+def _finite(value: Any, what: str) -> float:
+    """``value`` as a float, or a ScenarioError (an integer too large for a float)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ScenarioError(f"{what}: {len(str(value))}-digit number is too large") from None
+
+
 def _dose(spec: DoseSpec, where: str) -> Dose:
     kwargs = spec.model_dump(exclude_defaults=False)
     kwargs["times"] = tuple(float(t) for t in kwargs["times"])
@@ -237,7 +245,7 @@ def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
         doses = tuple(_dose(d, f"{where}, dose {j + 1}") for j, d in enumerate(raw.doses))
         try:
             protocol = Protocol(doses=doses, name=arm_name)
-            perturbations = tuple(Perturbation(k, float(v))
+            perturbations = tuple(Perturbation(k, _finite(v, f"perturbation {k!r}"))
                                   for k, v in raw.perturbations.items())
             arm_injury = Injury(raw.injury) if raw.injury is not None else None
             for dose in doses:

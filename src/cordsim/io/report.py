@@ -64,7 +64,10 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
     parts.append(f"<p>{html.escape(str(attrs.get('injury_description', '')))} "
                  f"({html.escape(str(attrs.get('species', '')))}).</p>")
     rows = []
-    for text in json.loads(attrs.get("protocols", "[]")):
+    # a scenario of several arms lists each arm's protocol; a single run has its own
+    protocols = (json.loads(attrs["protocols"]) if "protocols" in attrs
+                 else [attrs["protocol"]] if attrs.get("protocol") else [])
+    for text in protocols:
         proto = json.loads(text)
         doses = "; ".join(", ".join(f"{k} {v}" for k, v in d.items())
                           for d in proto["doses"]) or "none (vehicle)"
@@ -108,14 +111,20 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
             parts.append('<p class="note">Rows that fail (the README says why):</p>')
             parts.append(_table(failed[["set", "claim", "source", "expected", "simulated"]]))
     parts.append("<h2>Parameters changed from the defaults</h2>")
-    changes = json.loads(attrs.get("parameter_changes", "[]"))
-    if changes:
-        rows = []
+    # each arm's own changes and perturbations (a single run: its own)
+    by_arm = json.loads(attrs.get("provenance_by_arm", "{}")) or {"": attrs}
+    rows = []
+    for arm, prov in by_arm.items():
+        changes = [*json.loads(prov.get("parameter_changes", "[]")),
+                   *(f"{k}: {v:g} (perturbation)"
+                     for k, v in json.loads(prov.get("perturbations", "{}")).items())]
         for change in changes:
             name = change.split(":", 1)[0]
             rec = parameters.records.get(name) if parameters is not None else None
-            rows.append({"change": change, "source": rec.source if rec else "",
+            rows.append({**({"arm": arm} if arm else {}), "change": change,
+                         "source": rec.source if rec else "",
                          "evidence": rec.evidence if rec else ""})
+    if rows:
         parts.append(_table(pd.DataFrame(rows)))
     else:
         parts.append("<p>None.</p>")

@@ -210,7 +210,9 @@ def _add_dynamics(m: Any, model: Any, sym: Any, outs: dict, rates: dict, prefix:
 def _event(m: Any, eid: str, trigger: str, changes: list[tuple[str, str]]) -> None:
     ev = m.createEvent()
     ev.setId(eid)
-    ev.setUseValuesFromTriggerTime(True)
+    # assignments read the values when the event runs, not when it triggered: two doses at
+    # the same moment then add up (with trigger-time values the second overwrote the first)
+    ev.setUseValuesFromTriggerTime(False)
     trig = ev.createTrigger()
     trig.setInitialValue(False)
     trig.setPersistent(True)

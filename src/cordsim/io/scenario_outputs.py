@@ -30,7 +30,7 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
     """
     from cordsim.errors import SimulationError
     from cordsim.io.plotting import write_run_figures
-    from cordsim.io.writers import write_scenario_result
+    from cordsim.io.writers import remove_stale_outputs, write_scenario_result
     from cordsim.run.scenarios import run_scenario
 
     failure: SimulationError | None = None
@@ -45,12 +45,10 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
     bands, ensemble_paths = None, []
     if ensemble:
         bands, ensemble_paths = write_ensemble(scenario, ensemble, out, formats)
-    else:  # an earlier run's ensemble in this folder is not this run's: remove it
-        for stale in [out / "ensemble.csv", *out.glob("fig_ensemble.*")]:
-            stale.unlink(missing_ok=True)
     written += write_run_figures(res.arms, out, title=f"{scenario.name}: {scenario.description}",
                                  ensemble=bands, formats=formats,
                                  control_title=f"{scenario.name}: {res.control} arm")
+    remove_stale_outputs(out, written + ensemble_paths)  # an earlier run's files in ``out``
     return res, written + ensemble_paths, failure  # the main figures first
 
 

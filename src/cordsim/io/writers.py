@@ -7,6 +7,21 @@ from pathlib import Path
 
 from cordsim.run.results import ScenarioResult, SimulationResult
 
+# What a run writes into its folder (``cordsim run``, the web app); a later run into the same
+# folder removes those it did not write itself, so that the folder (and a report made from it)
+# shows one run, not a mix of two.
+RUN_OUTPUTS = ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
+               "ensemble.csv", "report.html", "fig_*.png", "fig_*.svg", "fig_*.pdf")
+
+
+def remove_stale_outputs(out: Path, written: list[Path]) -> None:
+    """Delete the run outputs in ``out`` that this run did not write (an earlier run's)."""
+    keep = {Path(p).resolve() for p in written}
+    for pattern in RUN_OUTPUTS:
+        for path in Path(out).glob(pattern):
+            if path.resolve() not in keep:
+                path.unlink(missing_ok=True)
+
 
 def write_result(result: SimulationResult, out: Path) -> list[Path]:
     """``timecourse.csv``, ``timecourse.nc`` and ``summary.csv`` of one run."""

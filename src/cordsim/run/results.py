@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cordsim._version import __version__
-from cordsim.errors import did_you_mean
+from cordsim.errors import ScenarioError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -233,12 +233,29 @@ class SimulationResult:
                    status=str(ds.attrs.get("status", "ok")), reported=reported)
 
     @classmethod
-    def from_netcdf(cls, path: str | Path) -> SimulationResult:
-        """Read a result written by :meth:`to_netcdf`."""
+    def from_netcdf(cls, path: str | Path, arm: str | None = None) -> SimulationResult:
+        """Read a result written by :meth:`to_netcdf`, or one ``arm`` of a scenario's file
+        (``timecourse.nc`` of a run of several arms)."""
         import xarray as xr
 
         with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return cls.from_xarray(ds.load())
+            ds = ds.load()
+        if "arm" not in ds.dims:
+            if arm is not None:
+                raise ScenarioError(f"{path} holds one run, not arms; read it without arm=")
+            return cls.from_xarray(ds)
+        arms = [str(a) for a in ds["arm"].values]
+        if arm not in arms:
+            raise ScenarioError(f"{path} holds {len(arms)} arms: pass arm= one of "
+                                f"{', '.join(map(repr, arms))}" + ("" if arm is None else
+                                                                   f" (got {arm!r})"))
+        one = ds.sel(arm=arm).drop_vars("arm")
+        first = next(iter(one.data_vars))
+        one = one.isel(time=np.flatnonzero(np.isfinite(one[first].values)))  # its own times
+        by_arm = json.loads(ds.attrs.get("provenance_by_arm", "{}"))
+        one.attrs = {**by_arm.get(arm, ds.attrs),
+                     "status": json.loads(ds.attrs.get("status", "{}")).get(arm, "ok")}
+        return cls.from_xarray(one)
 
     # ------------------------------------------------------------------ endpoints
     def _extreme(self, name: str, start: float, end: float | None,
@@ -376,10 +393,21 @@ class ScenarioResult:
         ds = xr.concat([d.drop_attrs(deep=False) for d in sets], dim="arm", join="outer",
                        data_vars="all", coords="minimal", compat="override")
         ds = ds.assign_coords(arm=("arm", list(self.arms)))
+        if "reported" in ds.coords:  # a time any arm reports (not only the first arm's)
+            times = ds["time"].values
+            mask = np.zeros(times.size, bool)
+            for d in sets:
+                mask |= np.isin(times, d["time"].values[d["reported"].values.astype(bool)])
+            ds = ds.assign_coords(reported=("time", mask.astype(np.int8),
+                                            ds["reported"].attrs))
         ds.attrs = {k: v for k, v in sets[0].attrs.items() if k != "protocol"}
         ds.attrs["scenario"] = self.name
         ds.attrs["protocols"] = json.dumps(protocols)
         ds.attrs["status"] = json.dumps({a: r.status for a, r in self.arms.items()})
+        # each arm's own provenance (parameter changes, perturbations, injury, hash); the
+        # top-level attributes are the first arm's
+        ds.attrs["provenance_by_arm"] = json.dumps(
+            {a: d.attrs for a, d in zip(self.arms, sets, strict=True)})
         return ds
 
     def endpoints(self, endpoints: tuple = COMPARISON_ENDPOINTS) -> pd.DataFrame:
