@@ -54,6 +54,34 @@ def _small_problem(problem, tmp_path):
     return tmp_path / problem.name
 
 
+def test_each_protocol_gets_its_own_condition_and_infusions_are_refused(monkeypatch):
+    """A 'times' schedule is its own condition (it shared the bolus's, so its doses were
+    simulated as the bolus); an infusion, which bolus slots cannot carry, is refused."""
+    import cordsim.io.petab as petab_io
+    from cordsim.errors import ScenarioError
+
+    rows = cordsim.data.observations()
+    bolus = rows[rows["obs_id"] == "thx001"].iloc[0]
+    dose = json.loads(bolus["protocol"])[0]
+    times = bolus.copy()
+    times["obs_id"], times["protocol"] = "x_times", json.dumps(
+        [{**dose, "schedule": "times", "times": [0, 1]}])
+    extra = pd.DataFrame([times])
+    monkeypatch.setattr(petab_io, "observations", lambda: pd.concat([rows, extra]))
+    tables = petab_io.problem_tables()
+    m = tables["measurements"].set_index("datasetId")["simulationConditionId"]
+    assert m["x_times"] != m["thx001"]
+    slots = tables["conditions"].loc[m["x_times"]]
+    assert (slots.filter(like="_time") < 1e8).sum() == 2  # two doses, not the bolus's one
+    infusion = bolus.copy()
+    infusion["obs_id"], infusion["protocol"] = "x_infusion", json.dumps(
+        [{**dose, "schedule": "infusion", "duration": 2}])
+    monkeypatch.setattr(petab_io, "observations",
+                        lambda: pd.concat([rows, pd.DataFrame([infusion])]))
+    with pytest.raises(ScenarioError, match="x_infusion: an infusion cannot be exported"):
+        petab_io.problem_tables()
+
+
 def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     (tmp_path / "p").mkdir()
     small = _small_problem(problem, tmp_path / "p")

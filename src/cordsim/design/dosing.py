@@ -236,6 +236,11 @@ class Dose:
                                     f"placed once); use schedule 'bolus'")
         parse_amount(self.amount, self.product, "rat")  # fail early on a bad amount
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dose:
+        """A dose from its JSON form (as in ``observations.csv``): lists become tuples."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
     @property
     def kind(self) -> str:
         """``cells`` or ``sev``."""

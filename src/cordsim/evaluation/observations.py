@@ -45,7 +45,7 @@ class ObservationRuns:
     def run(self, injury: str, protocol: str = "", days: float = DAYS) -> SimulationResult:
         key = (injury, protocol)
         if key not in self._runs:
-            doses = tuple(Dose(**d) for d in json.loads(protocol)) if protocol else ()
+            doses = tuple(Dose.from_json(d) for d in json.loads(protocol)) if protocol else ()
             self._runs[key] = Simulation(parameters=self.parameters, injury=injury,
                                          protocol=Protocol(doses)).run(days, dt=1.0)
         return self._runs[key]

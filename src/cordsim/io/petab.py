@@ -29,6 +29,7 @@ from typing import Any
 
 from cordsim.data import data_path, default_parameters, observations
 from cordsim.design.dosing import Dose, Protocol
+from cordsim.errors import ScenarioError
 from cordsim.io.sbml import NEVER, TWIN_PREFIX, dose_slot_ids
 
 CALIBRATION_SPEC = ("calibration", "estimated.tsv")
@@ -63,8 +64,11 @@ def _condition_id(injury: str, protocol: str) -> str:
     if not protocol:
         return f"{injury}_untreated"
     doses = json.loads(protocol)
+    # every setting that changes what is given: a 'times' schedule's offsets too
     parts = [f"{d['product']}_{d['route']}_{d['amount']}_d{d['start']:g}"
-             + (f"x{d['count']}" if d.get("count", 1) > 1 else "") for d in doses]
+             + (f"x{d['count']}" if d.get("count", 1) > 1 else "")
+             + ("_at_" + "_".join(f"{t:g}" for t in d["times"])
+                if d.get("schedule") == "times" else "") for d in doses]
     text = f"{injury}_" + "_".join(parts)
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")
 
@@ -75,7 +79,7 @@ def _observable_id(model: str, comparison: str) -> str:
 
 
 def _protocol(text: str) -> Protocol:
-    return Protocol(tuple(Dose(**d) for d in json.loads(text)) if text else ())
+    return Protocol(tuple(Dose.from_json(d) for d in json.loads(text)) if text else ())
 
 
 def problem_tables() -> dict[str, Any]:
@@ -90,6 +94,10 @@ def problem_tables() -> dict[str, Any]:
     slots_used: dict[str, int] = defaultdict(int)
     measurements, observables = [], {}
     for _, r in fit.iterrows():
+        if any(d.schedule == "infusion" for d in _protocol(r["protocol"]).doses):
+            raise ScenarioError(f"observation {r['obs_id']}: an infusion cannot be exported to "
+                                f"PEtab (the problem's doses are bolus events); give the row a "
+                                f"bolus, daily or 'times' protocol")
         cid = _condition_id(r["injury"], r["protocol"])
         if cid not in conditions:
             preset = injury_presets()[r["injury"]]
