@@ -847,8 +847,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
 
+    shown: list[str] = []
+
     def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-        print(f"cordsim: warning: {message}", file=sys.stderr)
+        text = str(message)
+        # the run repeats what loading the scenario said with its place ("scenario 'x': arm
+        # 'y': ..."): say it once
+        if not any(earlier.endswith(text) for earlier in shown):
+            shown.append(text)
+            print(f"cordsim: warning: {text}", file=sys.stderr)
 
     try:
         with warnings.catch_warnings():

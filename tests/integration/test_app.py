@@ -344,3 +344,12 @@ def test_a_scenario_name_in_any_script_downloads(client):
     r = client.post("/api/scenario.toml", json={"name": "脊髄損傷", "days": 3, "arms": [{}]})
     assert r.status_code == 200, r.text
     assert 'filename="____.toml"' in r.headers["content-disposition"]
+
+
+def test_a_run_warns_about_an_infusion_cut_short_once(client):
+    r = client.post("/api/run", json={"days": 3, "arms": [{"name": "t", "doses": [
+        {"product": "sev_naive", "amount": "1e10 particle", "schedule": "infusion",
+         "duration": 5, "start": 1}]}]})
+    assert r.status_code == 200, r.text
+    notes = [n for n in r.json()["warnings"] if "past the last simulated day" in n]
+    assert len(notes) == 1 and "arm 't':" in notes[0]

@@ -231,3 +231,14 @@ def test_a_run_into_a_used_folder_replaces_the_earlier_runs_files(tmp_path):
                     "summary.csv", "timecourse.csv", "timecourse.nc"], left
     report = (out / "report.html").read_text()
     assert "Endpoints" not in report and "ensemble" not in report.lower()
+
+
+def test_an_infusion_cut_short_is_warned_about_once(tmp_path, capsys):
+    """Loading the scenario warns with the arm's place; the run's repeat is not shown."""
+    scen = tmp_path / "inf.toml"
+    scen.write_text('days = 3\n[[arms]]\nname = "t"\ndoses = [{product = "sev_naive", '
+                    'amount = "1e10 particle", schedule = "infusion", duration = 5, '
+                    'start = 1}]\n')
+    assert main(["run", str(scen), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("past the last simulated day") == 1 and "arm 't':" in err

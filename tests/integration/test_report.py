@@ -69,7 +69,8 @@ def test_report_and_netcdf_keep_every_arms_provenance(tmp_path):
     direct = cordsim.run_scenario(cordsim.load_scenario(str(scen))).arms["pert"]
     assert pert.at("bbb_score", 5) == pytest.approx(direct.at("bbb_score", 5), rel=1e-9)
     one = tmp_path / "one.toml"
-    one.write_text('days = 4\n[[arms]]\nname = "IT"\ndoses = [{product = "sev_naive", '
-                   'amount = "1e10 particle", route = "intrathecal", start = 1}]\n')
+    one.write_text('name = "one-arm"\ndays = 4\n[[arms]]\nname = "IT"\ndoses = [{product = '
+                   '"sev_naive", amount = "1e10 particle", route = "intrathecal", start = 1}]\n')
     assert main(["run", str(one), "--report", "--out", str(tmp_path / "one")]) == 0
-    assert "route intrathecal" in (tmp_path / "one" / "report.html").read_text()
+    page = (tmp_path / "one" / "report.html").read_text()
+    assert "route intrathecal" in page and "cordsim report: one-arm</h1>" in page

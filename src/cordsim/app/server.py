@@ -179,7 +179,9 @@ class App:
                 shutil.rmtree(out, ignore_errors=True)  # an unregistered folder would leak
                 raise
             notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-            notes = list(dict.fromkeys(notes))  # each once
+            notes = list(dict.fromkeys(notes))  # each once, and once only when the run
+            notes = [n for n in notes  # repeats a note loading gave with its place
+                     if not any(o != n and o.endswith(n) for o in notes)]
             with self.runs_lock:
                 self.runs[run_id] = out
                 while len(self.runs) > self.max_runs:

@@ -39,7 +39,10 @@ def write_scenario_result(res: ScenarioResult, out: Path) -> list[Path]:
     out = Path(out)
     if len(res.arms) == 1:
         only = next(iter(res.arms.values()))
-        paths = [only.to_csv(out / "timecourse.csv"), only.to_netcdf(out / "timecourse.nc")]
+        paths = [only.to_csv(out / "timecourse.csv"), out / "timecourse.nc"]
+        ds = only.to_xarray(full=True)
+        ds.attrs["scenario"] = res.name  # the report's title (the arm's own file has none)
+        ds.to_netcdf(paths[1], engine="h5netcdf")
     else:
         paths = [out / "timecourse.csv", out / "timecourse.nc"]
         res.to_dataframe().to_csv(paths[0], index=False, float_format="%.6g")
