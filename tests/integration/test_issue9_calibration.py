@@ -82,6 +82,25 @@ def test_each_protocol_gets_its_own_condition_and_infusions_are_refused(monkeypa
         petab_io.problem_tables()
 
 
+def test_identifiability_compares_widths_within_the_bounds(problem):
+    """A parameter the data do not touch (posterior = prior) scores 1, not the ~0.5 that the
+    prior's SD before the cut at its bounds gave; a posterior 10x narrower scores ~0.1."""
+    from scipy.stats import truncnorm
+
+    from cordsim.analysis.calibration import PetabObjective, bounded_sd, estimates_table
+
+    assert bounded_sd(0.0, 1.0, -1.0, 1.0) == pytest.approx(
+        truncnorm(-1, 1).std())  # ~0.54 of the SD: the shipped priors' case
+    obj = PetabObjective(problem)
+    untouched = estimates_table(obj, obj.prior_mean, obj.prior_sd)
+    assert np.allclose(untouched["posterior_to_prior_sd"], 1.0)
+    assert set(untouched["determined_by"]) == {"prior (not identifiable)"}
+    middle = (obj.lb + obj.ub) / 2  # far from both bounds (a prior mean may sit on one)
+    narrow = estimates_table(obj, middle, obj.prior_sd_bounded / 10)
+    assert np.allclose(narrow["posterior_to_prior_sd"], 0.1, rtol=0.02)
+    assert set(narrow["determined_by"]) == {"data"}
+
+
 def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     (tmp_path / "p").mkdir()
     small = _small_problem(problem, tmp_path / "p")
@@ -131,6 +150,45 @@ def test_user_problems_get_clear_errors(problem, tmp_path):
         assert main(["calibrate", str(problem), "--out", str(tmp_path / "s"),
                      "--ensemble-steps", steps]) == EXIT_BAD_INPUT
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("observables.tsv", "noiseParameter1_obs_bbb_score\tnormal",
+      "2 * noiseParameter1_obs_bbb_score\tnormal"), "noise formula must be a number"),
+    (("observables.tsv", "bbb_score\tlin\tnoiseParameter1_obs_bbb_score\tnormal",
+      "bbb_score\tlin\tnoiseParameter1_obs_bbb_score\tlaplace"),
+     "only a linear observable with normal noise"),
+    (("observables.tsv", "spared_tissue_fraction\tlin", "spared_tissue_fraction\tlog10"),
+     "only a linear observable with normal noise"),
+])
+def test_petab_features_calibrate_does_not_implement_are_refused(problem, tmp_path, edit,
+                                                                 message):
+    """They were ignored: a user's problem with them was fitted as if they were not there."""
+    import shutil
+
+    from cordsim.analysis.calibration import PetabObjective
+
+    for f in problem.parent.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    name, old, new = edit
+    text = (tmp_path / name).read_text()
+    assert old in text
+    (tmp_path / name).write_text(text.replace(old, new, 1))
+    with pytest.raises(CordsimError, match=message):
+        PetabObjective(tmp_path / problem.name)
+
+
+def test_a_parameter_the_table_fixes_takes_its_nominal_value(problem, tmp_path):
+    import shutil
+
+    from cordsim.analysis.calibration import PetabObjective
+
+    for f in problem.parent.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    with (tmp_path / "parameters.tsv").open("a") as fh:
+        fh.write("d_mirna\tlin\t0.05\t1\t0.5\t0\t\t\n")
+    assert PetabObjective(tmp_path / problem.name).base["d_mirna"] == 0.5
+    assert PetabObjective(problem).base["d_mirna"] == cordsim.default_parameters()["d_mirna"]
 
 
 @pytest.mark.slow

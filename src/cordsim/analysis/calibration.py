@@ -89,8 +89,14 @@ class PetabObjective:
         self.model = model
         sbml_values = {p.getId(): p.getValue() for p in problem.sbml_model.getListOfParameters()
                        if p.getId() in model.params}
-        self.base = apply_layers(default_parameters(), [("PEtab model", sbml_values)])
         pdf = problem.parameter_df
+        _refuse_unsupported(problem)
+        # a parameter the table fixes (estimate 0) takes its nominal value, as PEtab says
+        fixed = {str(k): float(v) for k, v in pdf.loc[pdf["estimate"] == 0,
+                                                       "nominalValue"].items()
+                 if k in model.params}
+        self.base = apply_layers(default_parameters(), [("PEtab model", sbml_values),
+                                                        ("PEtab parameter table", fixed)])
         est = pdf[pdf["estimate"] == 1]
         self.names = list(est.index)
         unknown = [n for n in self.names if n not in model.params]
@@ -104,6 +110,9 @@ class PetabObjective:
         self.nominal = np.array([to_scale(self.base[n], s)
                                  for n, s in zip(self.names, self.scales, strict=True)])
         self.prior_mean, self.prior_sd = _priors(est, self.nominal, self.lb, self.ub)
+        # the prior as it is within the bounds (what a posterior's width is compared with)
+        self.prior_sd_bounded = np.array([bounded_sd(m, sd, lo, hi) for m, sd, lo, hi in zip(
+            self.prior_mean, self.prior_sd, self.lb, self.ub, strict=True)])
         # observables: sympy formulas over model states/outputs and their untreated twin
         known = set(model.state_names) | set(model.output_names)
         self.observables: dict[str, tuple[Any, list[str]]] = {}
@@ -252,6 +261,56 @@ class PetabObjective:
                                                                       strict=True))])
 
 
+def _refuse_unsupported(problem: Any) -> None:
+    """A CordsimError naming any PEtab feature the objective does not implement (linear
+    observables with normal noise whose SD is a number or the measurement's noise
+    parameter; no pre-equilibration, no observable parameters), instead of ignoring it."""
+    obs = problem.observable_df
+    for oid, row in obs.iterrows():
+        transform = str(row.get("observableTransformation", "lin") or "lin")
+        noise = str(row.get("noiseDistribution", "normal") or "normal")
+        if transform.lower() in ("nan", ""):
+            transform = "lin"
+        if noise.lower() in ("nan", ""):
+            noise = "normal"
+        if transform != "lin" or noise != "normal":
+            raise CordsimError(f"observable {oid}: only a linear observable with normal noise "
+                               f"is supported, got {transform} / {noise}")
+        formula = str(row["noiseFormula"]).strip()
+        try:
+            float(formula)
+        except ValueError:
+            if formula != f"noiseParameter1_{oid}":
+                raise CordsimError(f"observable {oid}: the noise formula must be a number or "
+                                   f"noiseParameter1_{oid} (the measurement's SD), got "
+                                   f"{formula!r}") from None
+    meas = problem.measurement_df
+    for column in ("preequilibrationConditionId", "observableParameters"):
+        if column in meas and meas[column].astype(str).str.strip().replace(
+                "nan", "").ne("").any():
+            raise CordsimError(f"measurement table: {column} is not supported by cordsim "
+                               f"calibrate")
+
+
+def bounded_sd(mean: float, sd: float, lower: float, upper: float) -> float:
+    """SD of a normal(``mean``, ``sd``) cut to [``lower``, ``upper``]: a prior (or a Laplace
+    posterior) as it is within the bounds. With the shipped priors (SD half the bounds'
+    width) a prior's SD within the bounds is about half its ``sd``."""
+    from scipy.stats import truncnorm
+
+    if not (sd > 0 and np.isfinite(sd)):
+        return 0.0
+    a, b = (lower - mean) / sd, (upper - mean) / sd
+    return float(truncnorm(a, b, loc=mean, scale=sd).std())
+
+
+def identifiability(ratio: float) -> str:
+    """What determines a parameter, from its posterior SD over its prior SD (both within
+    the bounds)."""
+    return ("data" if ratio < 0.5 else "data and prior" if ratio < 0.9
+            else "prior (not identifiable)")
+
+
 def _priors(est: Any, nominal: np.ndarray, lb: np.ndarray, ub: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """Prior mean and SD in parameter scale (parameterScaleNormal), or a wide default."""
@@ -381,29 +440,41 @@ def fit_table(objective: PetabObjective, theta: np.ndarray) -> Any:
     return df
 
 
-def estimates_table(objective: PetabObjective, result: CalibrationResult) -> Any:
+def estimates_table(objective: PetabObjective, best: np.ndarray, se: np.ndarray) -> Any:
     """One row per estimated parameter: value, bounds, prior, standard error and whether the
-    data (not the prior) determine it."""
+    data (not the prior) determine it: the Laplace posterior's SD over the prior's, both cut
+    to the bounds (a parameter the data do not touch scores about 1)."""
     import pandas as pd
 
-    se = np.sqrt(np.clip(np.diag(result.covariance), 0, None))
     rows = []
     for i, name in enumerate(objective.names):
-        ratio = se[i] / objective.prior_sd[i]
+        lo, hi = objective.lb[i], objective.ub[i]
+        posterior = bounded_sd(best[i], se[i], lo, hi)
+        ratio = posterior / objective.prior_sd_bounded[i]
         rows.append({
             "parameterId": name, "scale": objective.scales[i],
-            "estimate": from_scale(result.best[i], objective.scales[i]),
-            "estimate_scaled": result.best[i], "se_scaled": se[i],
+            "estimate": from_scale(best[i], objective.scales[i]),
+            "estimate_scaled": best[i], "se_scaled": se[i],
             "prior_mean_scaled": objective.prior_mean[i], "prior_sd_scaled":
-                objective.prior_sd[i], "posterior_to_prior_sd": ratio,
-            "determined_by": "data" if ratio < 0.5 else ("data and prior" if ratio < 0.9
-                                                          else "prior (not identifiable)"),
-            "lower": from_scale(objective.lb[i], objective.scales[i]),
-            "upper": from_scale(objective.ub[i], objective.scales[i]),
-            "at_bound": bool(min(result.best[i] - objective.lb[i],
-                                 objective.ub[i] - result.best[i]) < 1e-3),
+                objective.prior_sd[i], "prior_sd_within_bounds": objective.prior_sd_bounded[i],
+            "posterior_sd_within_bounds": posterior, "posterior_to_prior_sd": ratio,
+            "determined_by": identifiability(ratio),
+            "lower": from_scale(lo, objective.scales[i]),
+            "upper": from_scale(hi, objective.scales[i]),
+            "at_bound": bool(min(best[i] - lo, hi - best[i]) < 1e-3),
         })
     return pd.DataFrame(rows)
+
+
+def add_ensemble_widths(estimates: Any, objective: PetabObjective, samples: Any) -> Any:
+    """``estimates`` with the ensemble's view: each parameter's SD over the posterior
+    ensemble (``samples``, declared units) over its prior's within the bounds."""
+    scaled = np.column_stack([[to_scale(v, s) for v in samples[name]]
+                              for name, s in zip(objective.names, objective.scales,
+                                                 strict=True)])
+    ratio = scaled.std(axis=0) / objective.prior_sd_bounded
+    return estimates.assign(ensemble_to_prior_sd=ratio,
+                            determined_by_ensemble=[identifiability(r) for r in ratio])
 
 
 def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
@@ -415,6 +486,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ``ensemble.json``), ``summary.json`` and
     figures (fit against data with the data's SD; waterfall of the starts; identifiability).
     ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
+    import pandas as pd
+
     from cordsim._optional import require
     from cordsim.analysis.uncertainty import ENSEMBLE_STEPS, posterior_ensemble, sample_posterior
     from cordsim.data import data_path
@@ -428,7 +501,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
                  progress=progress)
     table = fit_table(objective, result.best)
     table.to_csv(out / "fit.csv", index=False, float_format="%.6g")
-    estimates = estimates_table(objective, result)
+    se = np.sqrt(np.clip(np.diag(result.covariance), 0, None))
+    estimates = estimates_table(objective, result.best, se)
     estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
     result.starts.to_csv(out / "starts.csv", index=False, float_format="%.6g")
     name = Path(yaml_path).stem
@@ -448,6 +522,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
                                               else ensemble_steps,
                                               progress=progress)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    estimates = add_ensemble_widths(estimates, objective, pd.read_csv(out / "samples.csv"))
+    estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
     if samples:
         sample_posterior(objective, result.best, samples, out, seed=seed)
     return result

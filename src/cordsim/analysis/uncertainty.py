@@ -96,6 +96,7 @@ def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str
     import pypesto
     import pypesto.sample
 
+    from cordsim.analysis.calibration import identifiability
     from cordsim.analysis.scales import from_scale
 
     out = Path(out)
@@ -117,16 +118,15 @@ def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str
     rows = []
     for i, name in enumerate(objective.names):
         col = chain[:, i]
-        ratio = float(np.std(col) / objective.prior_sd[i])
+        ratio = float(np.std(col) / objective.prior_sd_bounded[i])  # both within the bounds
         rows.append({"parameterId": name, "scale": objective.scales[i],
                      "median": from_scale(float(np.median(col)), objective.scales[i]),
                      "q05": from_scale(float(np.quantile(col, 0.05)), objective.scales[i]),
                      "q95": from_scale(float(np.quantile(col, 0.95)), objective.scales[i]),
                      "posterior_sd_scaled": float(np.std(col)),
-                     "prior_sd_scaled": float(objective.prior_sd[i]),
+                     "prior_sd_within_bounds": float(objective.prior_sd_bounded[i]),
                      "posterior_to_prior_sd": ratio,
-                     "determined_by": "data" if ratio < 0.5 else ("data and prior" if ratio < 0.9
-                                                                  else "prior (not identifiable)")})
+                     "determined_by": identifiability(ratio)})
     table = pd.DataFrame(rows)
     table.to_csv(out / "mcmc_identifiability.csv", index=False, float_format="%.6g")
     converged = burn < n_samples

@@ -595,7 +595,8 @@ def plot_calibration(table, starts, out: str | Path) -> list[Path]:  # type: ign
 
 
 def plot_identifiability(table, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
-    """Posterior-to-prior SD of each fitted parameter: below 0.5 the data determine it."""
+    """Posterior-to-prior SD of each fitted parameter, both within the bounds: below 0.5 the
+    data determine it."""
     fig = Figure(figsize=(7, 0.32 * len(table) + 1.5), layout="constrained")
     ax = fig.subplots()
     y = list(range(len(table)))
@@ -606,7 +607,7 @@ def plot_identifiability(table, path: str | Path) -> Path:  # type: ignore[no-un
     ax.axvline(0.9, color="black", ls="--", lw=0.8)
     ax.set_yticks(y, table["parameterId"], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("posterior SD / prior SD (parameter scale)")
+    ax.set_xlabel("posterior SD / prior SD, both within the bounds (parameter scale)")
     ax.set_title("Identifiability: green = set by the data, grey = prior only")
     return _save(fig, path)
 
