@@ -87,7 +87,8 @@ def test_identifiability_compares_widths_within_the_bounds(problem):
     prior's SD before the cut at its bounds gave; a posterior 10x narrower scores ~0.1."""
     from scipy.stats import truncnorm
 
-    from cordsim.analysis.calibration import PetabObjective, bounded_sd, estimates_table
+    from cordsim.analysis.calibration import PetabObjective, estimates_table
+    from cordsim.analysis.uncertainty import bounded_sd
 
     assert bounded_sd(0.0, 1.0, -1.0, 1.0) == pytest.approx(
         truncnorm(-1, 1).std())  # ~0.54 of the SD: the shipped priors' case

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cordsim.analysis.scales import from_scale, to_scale
+from cordsim.analysis.uncertainty import bounded_sd, identifiability
 from cordsim.errors import CordsimError, ParameterError
 
 FD_STEP = 1e-4  # forward-difference step in parameter scale (log10 or linear)
@@ -290,25 +291,6 @@ def _refuse_unsupported(problem: Any) -> None:
                 "nan", "").ne("").any():
             raise CordsimError(f"measurement table: {column} is not supported by cordsim "
                                f"calibrate")
-
-
-def bounded_sd(mean: float, sd: float, lower: float, upper: float) -> float:
-    """SD of a normal(``mean``, ``sd``) cut to [``lower``, ``upper``]: a prior (or a Laplace
-    posterior) as it is within the bounds. With the shipped priors (SD half the bounds'
-    width) a prior's SD within the bounds is about half its ``sd``."""
-    from scipy.stats import truncnorm
-
-    if not (sd > 0 and np.isfinite(sd)):
-        return 0.0
-    a, b = (lower - mean) / sd, (upper - mean) / sd
-    return float(truncnorm(a, b, loc=mean, scale=sd).std())
-
-
-def identifiability(ratio: float) -> str:
-    """What determines a parameter, from its posterior SD over its prior SD (both within
-    the bounds)."""
-    return ("data" if ratio < 0.5 else "data and prior" if ratio < 0.9
-            else "prior (not identifiable)")
 
 
 def _priors(est: Any, nominal: np.ndarray, lb: np.ndarray, ub: np.ndarray

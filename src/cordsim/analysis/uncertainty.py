@@ -21,6 +21,25 @@ ENSEMBLE_STEPS = 10000  # emcee steps per walker (half of them burn-in)
 BALL = 0.3  # walkers start around the best fit, spread by this share of each prior SD
 
 
+def bounded_sd(mean: float, sd: float, lower: float, upper: float) -> float:
+    """SD of a normal(``mean``, ``sd``) cut to [``lower``, ``upper``]: a prior (or a Laplace
+    posterior) as it is within the bounds. With the shipped priors (SD half the bounds'
+    width) a prior's SD within the bounds is about half its ``sd``."""
+    from scipy.stats import truncnorm
+
+    if not (sd > 0 and np.isfinite(sd)):
+        return 0.0
+    a, b = (lower - mean) / sd, (upper - mean) / sd
+    return float(truncnorm(a, b, loc=mean, scale=sd).std())
+
+
+def identifiability(ratio: float) -> str:
+    """What determines a parameter, from its posterior SD over its prior SD (both within
+    the bounds)."""
+    return ("data" if ratio < 0.5 else "data and prior" if ratio < 0.9
+            else "prior (not identifiable)")
+
+
 def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, seed: int = 0,
                        members: int = ENSEMBLE_MEMBERS, steps: int = ENSEMBLE_STEPS,
                        progress: bool = False) -> dict[str, Any]:
@@ -96,7 +115,6 @@ def sample_posterior(objective: Any, start: np.ndarray, n_samples: int, out: str
     import pypesto
     import pypesto.sample
 
-    from cordsim.analysis.calibration import identifiability
     from cordsim.analysis.scales import from_scale
 
     out = Path(out)
