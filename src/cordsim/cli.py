@@ -248,10 +248,8 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     check_scheduler(args.scheduler)
     with output_folder(args.out) as out:
         run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
-        pct, tri = summarize(out, scenario, spec)
-    failed_csv = out / "failed_animals.csv"
-    if failed_csv.exists():
-        failed = pd.read_csv(failed_csv)
+        pct, tri, failed = summarize(out, scenario, spec)
+    if len(failed):
         print(f"cordsim: {len(failed)} animal(s) failed to simulate and are left out of the "
               f"percentiles and the trial; failed_animals.csv names them with the solver's "
               f"message (first: {failed['error'].iloc[0]})", file=sys.stderr)
@@ -273,7 +271,7 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
                        "n_per_arm_for_power"]].to_string(index=False))
     print(f"wrote {out}/animals/*.parquet, percentiles.csv"
           + (", trial.csv" if tri is not None else "")
-          + (", failed_animals.csv" if failed_csv.exists() else ""))
+          + (", failed_animals.csv" if len(failed) else ""))
     return EXIT_OK
 
 

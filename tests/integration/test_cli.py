@@ -204,12 +204,18 @@ def test_output_cut_short_by_the_reader_is_not_an_error():
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
-def test_a_rerun_without_ensemble_removes_the_earlier_ensemble(tmp_path):
+def _two_arm_run(tmp_path):
+    """A short two-arm run with a two-member ensemble into ``tmp_path/out``."""
     scen = tmp_path / "two.toml"
     scen.write_text('days = 5\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "sEV"\n'
                     'doses = [{product = "sev_naive", amount = "1e10 particle", start = 1}]\n')
     out = tmp_path / "out"
     assert main(["run", str(scen), "--ensemble", "2", "--out", str(out)]) == 0
+    return scen, out
+
+
+def test_a_rerun_without_ensemble_removes_the_earlier_ensemble(tmp_path):
+    scen, out = _two_arm_run(tmp_path)
     assert (out / "ensemble.csv").exists() and (out / "fig_ensemble.png").exists()
     assert main(["run", str(scen), "--ensemble", "0", "--out", str(out)]) == 0
     assert not (out / "ensemble.csv").exists() and not list(out.glob("fig_ensemble.*"))
@@ -218,11 +224,7 @@ def test_a_rerun_without_ensemble_removes_the_earlier_ensemble(tmp_path):
 def test_a_run_into_a_used_folder_replaces_the_earlier_runs_files(tmp_path):
     """A report is made from the folder: after a natural-history run (SVG only) into a folder
     that held a two-arm run (PNG), none of the earlier run's tables or figures are left."""
-    scen = tmp_path / "two.toml"
-    scen.write_text('days = 5\n[[arms]]\nname = "vehicle"\n[[arms]]\nname = "sEV"\n'
-                    'doses = [{product = "sev_naive", amount = "1e10 particle", start = 1}]\n')
-    out = tmp_path / "out"
-    assert main(["run", str(scen), "--ensemble", "2", "--out", str(out)]) == 0
+    _, out = _two_arm_run(tmp_path)
     assert (out / "endpoints.csv").exists() and (out / "fig_comparison.png").exists()
     assert main(["run", "natural-history", "--days", "5", "--format", "svg", "--report",
                  "--out", str(out)]) == 0

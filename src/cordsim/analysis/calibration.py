@@ -266,14 +266,17 @@ def _refuse_unsupported(problem: Any) -> None:
     """A CordsimError naming any PEtab feature the objective does not implement (linear
     observables with normal noise whose SD is a number or the measurement's noise
     parameter; no pre-equilibration, no observable parameters), instead of ignoring it."""
+    import pandas as pd
+
+    def given(row: Any, column: str, default: str) -> str:  # an empty cell is the default
+        value = row.get(column)
+        return default if value is None or pd.isna(value) or not str(value).strip() \
+            else str(value).strip()
+
     obs = problem.observable_df
     for oid, row in obs.iterrows():
-        transform = str(row.get("observableTransformation", "lin") or "lin")
-        noise = str(row.get("noiseDistribution", "normal") or "normal")
-        if transform.lower() in ("nan", ""):
-            transform = "lin"
-        if noise.lower() in ("nan", ""):
-            noise = "normal"
+        transform = given(row, "observableTransformation", "lin")
+        noise = given(row, "noiseDistribution", "normal")
         if transform != "lin" or noise != "normal":
             raise CordsimError(f"observable {oid}: only a linear observable with normal noise "
                                f"is supported, got {transform} / {noise}")
@@ -287,8 +290,7 @@ def _refuse_unsupported(problem: Any) -> None:
                                    f"{formula!r}") from None
     meas = problem.measurement_df
     for column in ("preequilibrationConditionId", "observableParameters"):
-        if column in meas and meas[column].astype(str).str.strip().replace(
-                "nan", "").ne("").any():
+        if any(given(row, column, "") for _, row in meas.iterrows()):
             raise CordsimError(f"measurement table: {column} is not supported by cordsim "
                                f"calibrate")
 

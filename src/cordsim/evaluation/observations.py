@@ -6,12 +6,13 @@ maximum over the 120-day run, ``DAYS``, in [lo, hi]); ``elevated`` / ``not_eleva
 ``time_day``, above / below 5% of the run's peak excess over the uninjured level); ``declined`` (at
 ``time_day`` below half the peak excess); ``stable`` (|change from ``time_ref`` to ``time_day``|
 <= ``hi``); ``higher_than_ref`` / ``lower_than_ref`` (the value at ``time_day`` above / below
-the value at ``time_ref``); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above / below ``lo`` /
-``hi``); ``gain`` (treated minus vehicle at ``time_day`` in [lo, hi]); ``direction`` (treated
-minus vehicle, averaged over [``time_ref``, ``time_day``] when both are given, has the sign of
-``value``); ``smd`` (gain over the between-animal SD of observed BBB in [lo, hi]); ``sd``
-(between-animal SD of observed BBB in a virtual cohort in [lo, hi]); ``saturates`` (the second
-dose adds 0 to < 1 BBB point over the first); ``dose_increases`` (the second dose gains more);
+the value at ``time_ref``); ``leaky`` / ``sealed`` (BSCB permeability at ``time_day`` above /
+below ``lo`` / ``hi``); ``gain`` (treated minus vehicle at ``time_day`` in [lo, hi]);
+``direction`` (treated minus vehicle, averaged over [``time_ref``, ``time_day``] when both
+are given, has the sign of ``value``); ``smd`` (gain over the between-animal SD of observed
+BBB in [lo, hi]); ``sd`` (between-animal SD of observed BBB in a virtual cohort in
+[lo, hi]); ``saturates`` (the second dose adds 0 to < 1 BBB point over the first);
+``dose_increases`` (the second dose gains more);
 ``fractionated_beats_bolus`` (three daily doses >= one bolus of the same total).
 """
 

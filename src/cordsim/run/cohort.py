@@ -600,8 +600,9 @@ def trial(df: Any, control: str, *, alpha: float = 0.05, power: float = 0.8,
     return pd.DataFrame(rows)
 
 
-def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[Any, Any]:
-    """Write percentiles.csv and trial.csv for a finished cohort; return both tables.
+def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[Any, Any, Any]:
+    """Write percentiles.csv and trial.csv (and failed_animals.csv when animals failed) for a
+    finished cohort; return the percentiles, the trial and the failed animals.
 
     trial.csv has one row per treated arm and endpoint: the observed BBB at the last day,
     then each of the spec's own endpoints (BBB endpoints as an observer scores them).
@@ -627,4 +628,4 @@ def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[An
         failed.to_csv(out / "failed_animals.csv", index=False)
     else:  # none now: no list left from an earlier summary of this folder
         (out / "failed_animals.csv").unlink(missing_ok=True)
-    return pct, tri
+    return pct, tri, failed
