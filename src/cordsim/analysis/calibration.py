@@ -35,12 +35,18 @@ class _Condition:
     treated: Any  # Simulation
     vehicle: Any  # Simulation or None
     times: np.ndarray
+    refs: dict[str, str] = field(default_factory=dict)  # model parameter -> problem parameter
     rows: list[tuple[int, int, float]] = field(default_factory=list)  # (measurement, obs, t)
 
 
 class PetabObjective:
     """Residuals of a PEtab problem simulated with cordsim (picklable: rebuilt from the YAML
     path in each process).
+
+    Estimated parameters are cordsim parameters (set in every condition), or the problem's own
+    parameters: a condition may name one in place of a number (a per-study injury severity,
+    ``injury_severity = severity_Kloos2005``), and an observable formula may use one (an
+    assay's scale or offset, a within-group SD of a standardized mean difference).
 
     Examples
     --------
@@ -94,35 +100,42 @@ class PetabObjective:
         _refuse_unsupported(problem)
         # a parameter the table fixes (estimate 0) takes its nominal value, as PEtab says
         fixed = {str(k): float(v) for k, v in pdf.loc[pdf["estimate"] == 0,
-                                                       "nominalValue"].items()
-                 if k in model.params}
-        self.base = apply_layers(default_parameters(), [("PEtab model", sbml_values),
-                                                        ("PEtab parameter table", fixed)])
+                                                       "nominalValue"].items()}
+        self.base = apply_layers(default_parameters(), [
+            ("PEtab model", sbml_values),
+            ("PEtab parameter table", {k: v for k, v in fixed.items() if k in model.params})])
+        self.fixed_extra = {k: v for k, v in fixed.items() if k not in model.params}
         est = pdf[pdf["estimate"] == 1]
-        self.names = list(est.index)
-        unknown = [n for n in self.names if n not in model.params]
-        if unknown:
-            raise CordsimError(f"estimated parameter(s) {unknown} are not cordsim parameters")
+        self.names = [str(n) for n in est.index]
         self.scales = list(est["parameterScale"])
+        self.model_names = [n for n in self.names if n in model.params]
+        self._index = {n: i for i, n in enumerate(self.names)}
         self.lb = np.array([to_scale(v, s) for v, s in zip(est["lowerBound"], self.scales,
                                                              strict=True)])
         self.ub = np.array([to_scale(v, s) for v, s in zip(est["upperBound"], self.scales,
                                                              strict=True)])
-        self.nominal = np.array([to_scale(self.base[n], s)
+        nominal_values = {n: (self.base[n] if n in model.params else float(est.loc[n,
+                                                                               "nominalValue"]))
+                          for n in self.names}
+        self.nominal = np.array([to_scale(nominal_values[n], s)
                                  for n, s in zip(self.names, self.scales, strict=True)])
         self.prior_mean, self.prior_sd = _priors(est, self.nominal, self.lb, self.ub)
         # the prior as it is within the bounds (what a posterior's width is compared with)
         self.prior_sd_bounded = np.array([bounded_sd(m, sd, lo, hi) for m, sd, lo, hi in zip(
             self.prior_mean, self.prior_sd, self.lb, self.ub, strict=True)])
-        # observables: sympy formulas over model states/outputs and their untreated twin
+        # observables: sympy formulas over model states/outputs, their untreated twin, and
+        # the problem's own parameters
         known = set(model.state_names) | set(model.output_names)
+        problem_params = set(self.names) | set(self.fixed_extra)
         self.observables: dict[str, tuple[Any, list[str]]] = {}
         for oid, row in problem.observable_df.iterrows():
             expr = sympy.sympify(str(row["observableFormula"]))
             names = sorted(str(s) for s in expr.free_symbols)
-            bad = [n for n in names if n.removeprefix(TWIN_PREFIX) not in known]
+            bad = [n for n in names
+                   if n.removeprefix(TWIN_PREFIX) not in known and n not in problem_params]
             if bad:
-                raise CordsimError(f"observable {oid}: {bad} are not cordsim states or outputs")
+                raise CordsimError(f"observable {oid}: {bad} are neither cordsim states or "
+                                   "outputs nor parameters of the problem")
             self.observables[oid] = (sympy.lambdify(names, expr, "numpy"), names)
         self.obs_ids = list(self.observables)
         meas = problem.measurement_df.reset_index(drop=True)
@@ -131,8 +144,14 @@ class PetabObjective:
         self.measurements = meas
         self.n_measurements = len(meas)
         self.conditions = [self._condition(cid, problem.condition_df.loc[cid], meas,
-                                           est_names=set(self.names))
+                                           est_names=set(self.model_names))
                            for cid in dict.fromkeys(meas["simulationConditionId"])]
+        # which estimated parameters change each condition's simulation (model parameters
+        # and the problem parameters its table names); observation parameters change none
+        model_idx = [self._index[n] for n in self.model_names]
+        self._sim_params = [sorted(set(model_idx) | {self._index[r] for r in c.refs.values()
+                                                     if r in self._index})
+                            for c in self.conditions]
 
     def _condition(self, cid: str, row: Any, meas: Any, *, est_names: set[str]) -> _Condition:
         from cordsim.design.dosing import DOSE_UNIT, Dose, Protocol, entry_of
@@ -141,8 +160,10 @@ class PetabObjective:
         from cordsim.run.simulation import Simulation
 
         params: dict[str, float] = {}
+        refs: dict[str, str] = {}
         perturbations = []
         slots: dict[tuple[str, str], dict[str, float]] = {}
+        problem_params = set(self.names) | set(self.fixed_extra)
         for key, value in row.items():
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
@@ -153,7 +174,15 @@ class PetabObjective:
                 raise CordsimError(f"condition {cid}: {key} is estimated and set by the "
                                    "condition table; do one or the other")
             elif key in self.model.params:
-                if self.model.params[key].role == "experimental":
+                if isinstance(value, str) and not _is_number(value):
+                    if value not in problem_params:
+                        raise CordsimError(f"condition {cid}: {key} = {value!r} is neither a "
+                                           "number nor a parameter of the problem")
+                    if self.model.params[key].role == "experimental":
+                        raise CordsimError(f"condition {cid}: an experimental manipulation "
+                                           f"({key}) must be a number")
+                    refs[key] = value
+                elif self.model.params[key].role == "experimental":
                     perturbations.append(Perturbation(key, float(value)))
                 else:
                     params[key] = float(value)
@@ -181,49 +210,79 @@ class PetabObjective:
             return Simulation(parameters=self.base, injury="moderate", protocol=p,
                               perturbations=perturbations, arm_parameters=params)
 
-        cond = _Condition(cid, sim(protocol), sim(Protocol()) if uses_twin else None, times)
+        cond = _Condition(cid, sim(protocol), sim(Protocol()) if uses_twin else None, times,
+                          refs)
         for i, r in sub.iterrows():
             cond.rows.append((int(i), self.obs_ids.index(r["observableId"]), float(r["time"])))
         return cond
 
     # ------------------------------------------------------------------ simulating
     def values(self, theta: np.ndarray) -> dict[str, float]:
-        """Parameter values (declared units) of a vector in parameter scale."""
+        """Values (declared units) of the estimated parameters of a vector in parameter
+        scale."""
         return {n: from_scale(x, s) for n, x, s in zip(self.names, theta, self.scales,
                                                          strict=True)}
+
+    def model_values(self, theta: np.ndarray) -> dict[str, float]:
+        """The estimated cordsim parameters of a vector (what a parameter set takes)."""
+        values = self.values(theta)
+        return {n: values[n] for n in self.model_names}
+
+    def _animal(self, cond: _Condition, values: dict[str, float]) -> dict[str, float]:
+        animal = {n: values[n] for n in self.model_names}
+        for param, ref in cond.refs.items():
+            animal[param] = values[ref] if ref in values else self.fixed_extra[ref]
+        return animal
+
+    def _arrays(self, cond: _Condition, thetas: list[np.ndarray]) -> list[dict | None]:
+        """States and outputs of a condition (and its untreated twin) at its times, one dict
+        per parameter vector (None where a simulation failed)."""
+        from cordsim.io.sbml import TWIN_PREFIX
+
+        animals = [self._animal(cond, self.values(th)) for th in thetas]
+        runs = {"": cond.treated.solve_batch(cond.times, animals)}
+        if cond.vehicle is not None:
+            runs[TWIN_PREFIX] = cond.vehicle.solve_batch(cond.times, animals)
+        out: list[dict | None] = []
+        for a in range(len(thetas)):
+            arrays: dict[str, np.ndarray] = {}
+            for prefix, trajs in runs.items():
+                traj = trajs[a]
+                if not traj.ok:
+                    break
+                sim = cond.treated if not prefix else cond.vehicle
+                with np.errstate(all="ignore"):
+                    outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
+                arrays.update({prefix + n: traj.y[i]
+                               for i, n in enumerate(self.model.state_names)})
+                arrays.update({prefix + n: outs[i]
+                               for i, n in enumerate(self.model.output_names)})
+            else:
+                out.append(arrays)
+                continue
+            out.append(None)
+        return out
+
+    def _observe(self, cond: _Condition, arrays: dict | None, theta: np.ndarray,
+                 out: np.ndarray) -> None:
+        """Fill ``out`` (one row of measurements) with a condition's observables."""
+        if arrays is None:
+            return
+        params = {**self.fixed_extra, **self.values(theta)}
+        for m, o, t in cond.rows:
+            k = int(np.searchsorted(cond.times, t))
+            fn, names = self.observables[self.obs_ids[o]]
+            with np.errstate(all="ignore"):
+                out[m] = float(fn(*(arrays[n][k] if n in arrays else params[n]
+                                    for n in names)))
 
     def simulate(self, thetas: list[np.ndarray]) -> np.ndarray:
         """Simulated measurements (rows: parameter vectors, columns: measurements); NaN
         where a simulation failed."""
-        from cordsim.io.sbml import TWIN_PREFIX
-
         out = np.full((len(thetas), self.n_measurements), np.nan)
-        animals = [self.values(th) for th in thetas]
         for cond in self.conditions:
-            runs = {"": cond.treated.solve_batch(cond.times, animals)}
-            if cond.vehicle is not None:
-                runs[TWIN_PREFIX] = cond.vehicle.solve_batch(cond.times, animals)
-            for a in range(len(thetas)):
-                arrays: dict[str, np.ndarray] = {}
-                ok = True
-                for prefix, trajs in runs.items():
-                    traj = trajs[a]
-                    if not traj.ok:
-                        ok = False
-                        break
-                    sim = cond.treated if not prefix else cond.vehicle
-                    with np.errstate(all="ignore"):
-                        outs = sim.compiled.outputs(traj.t, traj.y, traj.p)
-                    arrays.update({prefix + n: traj.y[i]
-                                   for i, n in enumerate(self.model.state_names)})
-                    arrays.update({prefix + n: outs[i]
-                                   for i, n in enumerate(self.model.output_names)})
-                if not ok:
-                    continue
-                for m, o, t in cond.rows:
-                    k = int(np.searchsorted(cond.times, t))
-                    fn, names = self.observables[self.obs_ids[o]]
-                    out[a, m] = float(fn(*(arrays[n][k] for n in names)))
+            for a, arrays in enumerate(self._arrays(cond, thetas)):
+                self._observe(cond, arrays, thetas[a], out[a])
         return out
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
@@ -236,16 +295,25 @@ class PetabObjective:
         return np.concatenate([r, (np.asarray(theta) - self.prior_mean) / self.prior_sd])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """d residuals / d theta by forward differences (one kernel call per condition)."""
+        """d residuals / d theta by forward differences: each condition is simulated again
+        only for the parameters that change it (one kernel call per condition); observation
+        parameters only re-evaluate the formulas."""
         theta = np.asarray(theta, float)
+        n = theta.size
         steps = np.where(theta + FD_STEP <= self.ub, FD_STEP, -FD_STEP)
-        thetas = [theta] + [theta + np.eye(theta.size)[i] * steps[i]
-                            for i in range(theta.size)]
-        sims = self.simulate(thetas)
+        thetas = [theta + np.eye(n)[i] * steps[i] for i in range(n)]
+        sims = np.full((n + 1, self.n_measurements), np.nan)
+        for cond, idx in zip(self.conditions, self._sim_params, strict=True):
+            arrays = self._arrays(cond, [theta] + [thetas[i] for i in idx])
+            base = arrays[0]
+            self._observe(cond, base, theta, sims[0])
+            moved = dict(zip(idx, arrays[1:], strict=True))
+            for i in range(n):
+                self._observe(cond, moved.get(i, base), thetas[i], sims[i + 1])
         r0 = self._residuals(sims[0], theta)
-        jac = np.empty((r0.size, theta.size))
-        for i in range(theta.size):
-            jac[:, i] = (self._residuals(sims[i + 1], thetas[i + 1]) - r0) / steps[i]
+        jac = np.empty((r0.size, n))
+        for i in range(n):
+            jac[:, i] = (self._residuals(sims[i + 1], thetas[i]) - r0) / steps[i]
         return jac
 
     def neg_log_posterior(self, theta: np.ndarray) -> float:
@@ -260,6 +328,14 @@ class PetabObjective:
         return np.array([0.5 * float(r @ r) for r in
                          (self._residuals(sim, th) for sim, th in zip(sims, thetas,
                                                                       strict=True))])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _refuse_unsupported(problem: Any) -> None:
@@ -349,6 +425,7 @@ class CalibrationResult:
 
     @property
     def values(self) -> dict[str, float]:
+        """Every estimated parameter (cordsim's and the problem's own)."""
         return {n: from_scale(x, s) for n, x, s in zip(self.names, self.best, self.scales,
                                                          strict=True)}
 
@@ -490,7 +567,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
     result.starts.to_csv(out / "starts.csv", index=False, float_format="%.6g")
     name = Path(yaml_path).stem
-    write_parameter_set(result.values, data_path("parameter_sets", "rat.toml"), out / "rat.toml",
+    write_parameter_set({k: v for k, v in result.values.items() if k in objective.model_names},
+                        data_path("parameter_sets", "rat.toml"), out / "rat.toml",
                         note=f"fitted by cordsim calibrate ({name})")
     summary = {"problem": str(yaml_path), "n_starts": n_starts, "seed": seed,
                "max_nfev": max_nfev, "seconds": round(result.seconds, 1),

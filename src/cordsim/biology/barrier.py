@@ -64,6 +64,9 @@ class BloodSpinalCordBarrier(Submodel):
                         "1")
     p2ry12_activity = Param("Microglial P2RY12 signaling (1 = normal, 0 = blocked)", "1",
                             role="experimental")
+    w_program_barrier = Param("Fold rise of junction re-assembly and pericyte re-coverage in a "
+                              "lesion whose myeloid cells all hold the sEV-induced program "
+                              "(barrier repair, review 3.4.5)", "1")
 
     microglial_seal = Output("Fraction of vascular leak sealed by microglia (P2RY12)", "1")
     bscb_permeability = Output("BSCB permeability relative to intact cord (1 = intact)", "1")
@@ -71,7 +74,7 @@ class BloodSpinalCordBarrier(Submodel):
 
     inputs = ("tnf", "il1b", "il10", "tgfb", "gelatinase_activity", "calpain",
               "microglia_m1", "microglia_m2", "scar_fibrotic", "ischemia", "injury_severity",
-              "fibrotic_deposition")
+              "fibrotic_deposition", "myeloid_program")
 
     def outputs(self, t, v, p):
         # P2RY12 is high in M2-like and low in M1-like (LPS-activated) microglia (Haynes 2006)
@@ -87,9 +90,12 @@ class BloodSpinalCordBarrier(Submodel):
     def rates(self, t, v, p):
         cytokine = hill(v.tnf, p.ec50_tnf_barrier, 1) + hill(v.il1b, p.ec50_il1b_barrier, 1)
         protease = hill(v.gelatinase_activity, p.ec50_mmp_barrier, 1)
+        # reprogrammed myeloid cells restore junctions and pericyte coverage (review 3.4.5:
+        # ZO-1, occludin, claudin-5 and N-cadherin back, pericytes up [6,41,93])
+        program = 1 + p.w_program_barrier * v.myeloid_program
         repair_gain = ((1 + p.w_il10_repair * hill(v.il10, p.ec50_il10_repair, 1)
                         + p.w_tgfb_repair * hill(v.tgfb, p.ec50_tgfb_repair, 1))
-                       * inhibit(v.scar_fibrotic, p.ki_scar_repair, 1))
+                       * inhibit(v.scar_fibrotic, p.ki_scar_repair, 1) * program)
         tj_loss = (p.k_junction_cytokine * cytokine + p.k_junction_protease * protease
                    + p.k_junction_calpain * v.calpain)
         aj_loss = p.k_adherens_protease * protease + p.k_junction_calpain * v.calpain
@@ -100,7 +106,7 @@ class BloodSpinalCordBarrier(Submodel):
             + p.k_junction_repair * repair_gain * v.pericytes * (1 - v.adherens_junctions),
             "pericytes": -p.k_pericyte_loss * protease * v.pericytes
             + p.k_pericyte_repair * (1 + p.w_tgfb_repair * hill(v.tgfb, p.ec50_tgfb_repair, 1))
-            * (1 - v.pericytes),
+            * program * (1 - v.pericytes),
             "leaky_vessels": p.k_angiogenesis * hill(v.ischemia, p.ec50_ischemia_angiogenesis, 1)
             + p.k_scar_angiogenesis * v.fibrotic_deposition
             - p.k_vessel_maturation * v.pericytes * v.leaky_vessels,

@@ -143,8 +143,7 @@ class MiRNACargo(Submodel):
                                 role="experimental")
     k_program = Param("Rate at which cargo-reprogrammed cells adopt a lasting M2 program",
                       "1/day")
-    d_program = Param("Loss of the sEV-induced program (turnover of the cells that hold it)",
-                      "1/day")
+    d_program = Param("Fading of the sEV-induced program in the cells that hold it", "1/day")
     myeloid_floor = Param("Myeloid density below which per-cell cargo is not resolved",
                           "cell/mm^3", role="structural")
 
@@ -162,52 +161,57 @@ class MiRNACargo(Submodel):
                             "1")
 
     inputs = ("sev_uptake", "macrophages_m1", "macrophages_m2", "microglia_m1", "microglia_m2",
-              "lesion_volume", "f_microglia_uptake")
+              "lesion_volume", "myeloid_arrival_rate", "myeloid_departure_rate")
 
     def outputs(self, t, v, p):
-        # Cargo sits in the cells that take sEVs up (M2-like, macrophages first); a target's
-        # lesion-wide expression is the mix of those recipients and every other myeloid cell.
+        # Delivered cargo sits in the lesion's activated myeloid cells (the M2-like cells that
+        # took it up may switch phenotype later): what a target's expression follows is the
+        # mean number of copies per cell of that pool. Cells recruited after a dose arrive
+        # without cargo, so the copies per cell fall as the pool grows.
         floor = p.myeloid_floor * p.lesion_volume
         cells = (v.macrophages_m1 + v.macrophages_m2 + v.microglia_m1 + v.microglia_m2) \
             * p.lesion_volume
-        recipients = (v.macrophages_m2 + p.f_microglia_uptake * v.microglia_m2) * p.lesion_volume
-        share = ratio(recipients, cells, floor)
 
-        def per_recipient(copies):
-            return ratio(copies, recipients, floor)
+        def per_cell(copies):
+            return ratio(copies, cells, floor)
 
         silencing = {}
         for target in TARGETS:
             copies = sum(getattr(v, m) for m, tg in MIRNA_TARGETS.items() if tg == target)
-            silencing[target] = share * p.f_silencing_max * hill(per_recipient(copies),
-                                                                 p.ec50_mirna_silencing, 1)
+            silencing[target] = p.f_silencing_max * hill(per_cell(copies),
+                                                          p.ec50_mirna_silencing, 1)
         total = sum(getattr(v, m) for m in MIRNA_TARGETS)
-        protein = share * p.f_protein_cargo_max * hill(per_recipient(v.protein_cargo),
-                                                       p.ec50_protein_cargo, 1)
+        protein = p.f_protein_cargo_max * hill(per_cell(v.protein_cargo), p.ec50_protein_cargo, 1)
         out = {f"{tg}_expression": 1 - silencing[tg] for tg in TARGETS}
         out["tlr4_expression"] = p.tlr4_overexpression * (1 - silencing["tlr4"])
-        mir21 = hill(ratio(v.mir21_5p, cells, floor), p.ec50_mirna_silencing, 1)
         return {
             **out,
-            "mirna_copies_per_macrophage": ratio(total, cells, floor),
+            "mirna_copies_per_macrophage": per_cell(total),
             "protein_cargo_effect": protein,
             "reprogramming": 1 - (1 - protein) * (1 - sum(silencing.values()) / len(TARGETS)),
-            "mir21_fibrosis": mir21,
+            "mir21_fibrosis": hill(per_cell(v.mir21_5p), p.ec50_mirna_silencing, 1),
         }
 
     def rates(self, t, v, p):
-        rates = {m: v.sev_uptake * getattr(p, f"cargo_{m}") - p.d_mirna * getattr(v, m)
+        # Copies are lost with the cells that hold them (death, egress, return of microglia to
+        # surveillance) as well as by their own turnover.
+        loss = p.d_mirna + v.myeloid_departure_rate
+        rates = {m: v.sev_uptake * getattr(p, f"cargo_{m}") - loss * getattr(v, m)
                  for m in MIRNA_TARGETS}
         rates["protein_cargo"] = (v.sev_uptake * p.cargo_protein
-                                  - p.d_protein_cargo * v.protein_cargo)
+                                  - (p.d_protein_cargo + v.myeloid_departure_rate)
+                                  * v.protein_cargo)
         # Reprogrammed cells stay M2-like (review 3.4, point 1): the program outlasts the
-        # delivered miRNAs and is lost as the cells that hold it turn over. It is induced by
-        # the suppression of TLR4/TRAF6-NF-kB signalling (Table 1: miR-216a-5p, miR-181c,
-        # miR-23b, miR-146a-5p drive the M1 -> M2 switch); strong TLR4 signalling (TLR4
-        # overexpression) pushes the cells back toward M1 and erases it.
+        # delivered miRNAs. It is induced by the suppression of TLR4/TRAF6-NF-kB signalling
+        # (Table 1: miR-216a-5p, miR-181c, miR-23b, miR-146a-5p drive the M1 -> M2 switch);
+        # strong TLR4 signalling (TLR4 overexpression) pushes the cells back toward M1 and
+        # erases it. It is a share of the pool: cells recruited later arrive without it (they
+        # dilute it), and it fades on its own (d_program); cells that hold it die as the others
+        # do, which leaves the share unchanged.
         silenced = 1 - v.tlr4_expression / p.tlr4_overexpression * v.traf6_expression
         excess = positive(p.tlr4_overexpression - 1, 1e-6)  # TLR4 overexpression experiments
         rates["myeloid_program"] = (
             p.k_program * (silenced + v.protein_cargo_effect) * (1 - v.myeloid_program)
-            - (p.d_program + p.k_program * excess) * v.myeloid_program)
+            - (p.d_program + v.myeloid_arrival_rate + p.k_program * excess)
+            * v.myeloid_program)
         return rates

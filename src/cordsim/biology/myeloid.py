@@ -145,23 +145,31 @@ class Microglia(Submodel):
     microglia_pyroptosis = Output("Microglia dying by pyroptosis per day", "cell/mm^3/day")
     microglia_apoptosis = Output("Activated microglia dying by apoptosis per day",
                                  "cell/mm^3/day")
+    microglia_activation = Output("Surveillant microglia entering the activated pool per day",
+                                  "cell/mm^3/day")
+    microglia_departure = Output("Activated microglia leaving the pool per day (return to "
+                                 "surveillance, apoptosis, pyroptosis)", "cell/mm^3/day")
 
     inputs = ("damps", "polarization_target", "nlrp3_activity", "pdcd4_expression")
 
     def outputs(self, t, v, p):
         active = v.microglia_m1 + v.microglia_m2
+        pyroptosis = p.k_pyroptosis * v.nlrp3_activity * v.microglia_m1
+        apoptosis = p.d_myeloid_apoptosis * v.pdcd4_expression * active
         return {
             "microglia_activated": active,
             "m2_fraction_microglia": ratio(v.microglia_m2, active, 1e-3 * p.microglia_density),
-            "microglia_pyroptosis": p.k_pyroptosis * v.nlrp3_activity * v.microglia_m1,
-            "microglia_apoptosis": p.d_myeloid_apoptosis * v.pdcd4_expression * active,
+            "microglia_pyroptosis": pyroptosis,
+            "microglia_apoptosis": apoptosis,
+            "microglia_activation": p.k_microglia_activation
+            * hill(v.damps, p.ec50_damps_microglia, 1) * v.microglia_resting,
+            "microglia_departure": p.d_microglia_deactivation * active + apoptosis + pyroptosis,
         }
 
     def rates(self, t, v, p):
         phi = v.polarization_target
         total = v.microglia_resting + v.microglia_activated
-        activation = (p.k_microglia_activation * hill(v.damps, p.ec50_damps_microglia, 1)
-                      * v.microglia_resting)
+        activation = v.microglia_activation
         # microglia divide while the injury's mitogens last (CSF1R blockade stops it, Gerber
         # 2018; they proliferate through the first week, Bellver-Landete 2019), up to a ceiling
         growth = (p.k_microglia_proliferation * hill(v.damps, p.ec50_damps_proliferation, 1)
@@ -206,6 +214,12 @@ class Macrophages(Submodel):
                                 "cell/mm^3/day")
     myeloid_apoptosis = Output("Microglia and macrophages dying by apoptosis per day",
                                "cell/mm^3/day")
+    myeloid_arrival_rate = Output("New cells joining the lesion's activated myeloid pool "
+                                  "(differentiated monocytes, newly activated microglia), per "
+                                  "cell of the pool", "1/day")
+    myeloid_departure_rate = Output("Cells leaving the lesion's activated myeloid pool (death, "
+                                    "egress, return to surveillance), per cell of the pool",
+                                    "1/day")
 
     macrophage_depletion = Param("Fraction of monocyte entry blocked (clodronate depletion "
                                  "experiments; 0 = none)", "1", role="experimental")
@@ -213,7 +227,9 @@ class Macrophages(Submodel):
                                    "dependent) rather than egress", "1")
 
     inputs = ("leukocyte_entry", "damps", "tnf", "il1b", "polarization_target", "nlrp3_activity",
-              "microglia_pyroptosis", "microglia_apoptosis", "k_pyroptosis", "pdcd4_expression")
+              "microglia_pyroptosis", "microglia_apoptosis", "k_pyroptosis", "pdcd4_expression",
+              "microglia_activated", "microglia_activation", "microglia_departure",
+              "myeloid_floor")
 
     def outputs(self, t, v, p):
         total = v.macrophages_m1 + v.macrophages_m2
@@ -221,7 +237,13 @@ class Macrophages(Submodel):
                  + hill(v.il1b, p.ec50_il1b_monocyte, 1))
         pyro = p.k_pyroptosis * v.nlrp3_activity * v.macrophages_m1
         apo = p.d_macrophages * p.f_macrophage_apoptosis * v.pdcd4_expression * total
+        turnover = p.d_macrophages * (1 - p.f_macrophage_apoptosis
+                                      + p.f_macrophage_apoptosis * v.pdcd4_expression)
+        pool = total + v.microglia_activated + p.myeloid_floor
         return {
+            "myeloid_arrival_rate": (p.k_monocyte_differentiation * v.monocytes
+                                     + v.microglia_activation) / pool,
+            "myeloid_departure_rate": (turnover * total + pyro + v.microglia_departure) / pool,
             "macrophages": total,
             "m2_fraction_macrophages": ratio(v.macrophages_m2, total, p.macrophage_floor),
             "monocyte_influx": p.k_monocyte_influx * v.leukocyte_entry * chemo

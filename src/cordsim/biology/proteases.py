@@ -35,12 +35,14 @@ class Proteases(Submodel):
     d_timp = Param("TIMP clearance rate", "1/day")
     ki_timp = Param("TIMP level halving gelatinase activity", "ng/mL")
     f_mmp2_activity = Param("Barrier-damaging activity of MMP-2 relative to MMP-9", "1")
+    f_program_mmp = Param("Fall of MMP-2/9 secretion by myeloid cells that hold the sEV-induced "
+                          "program (review 3.4.5)", "1")
 
     gelatinase_activity = Output("Net MMP-2/9 activity after TIMP inhibition", "ng/mL")
     mmp9_activity = Output("MMP-9 activity after TIMP inhibition", "ng/mL")
 
     inputs = ("neutrophils", "microglia_m1", "macrophages_m1", "macrophages_m2",
-              "nfkb_activity", "astrocytes_reactive", "tgfb")
+              "nfkb_activity", "astrocytes_reactive", "tgfb", "myeloid_program")
 
     def outputs(self, t, v, p):
         free = inhibit(v.timp, p.ki_timp, 1)
@@ -48,11 +50,12 @@ class Proteases(Submodel):
                 "mmp9_activity": v.mmp9 * free}
 
     def rates(self, t, v, p):
+        myeloid = 1 - p.f_program_mmp * v.myeloid_program
         return {
             "mmp9": p.s_mmp9_neutrophil * v.neutrophils
-            + p.s_mmp9_m1 * v.nfkb_activity * (v.microglia_m1 + v.macrophages_m1)
+            + p.s_mmp9_m1 * v.nfkb_activity * (v.microglia_m1 + v.macrophages_m1) * myeloid
             - p.d_mmp9 * v.mmp9,
-            "mmp2": p.s_mmp2_macrophage * (v.macrophages_m1 + v.macrophages_m2)
+            "mmp2": p.s_mmp2_macrophage * (v.macrophages_m1 + v.macrophages_m2) * myeloid
             + p.s_mmp2_astrocyte * v.astrocytes_reactive - p.d_mmp2 * v.mmp2,
             "timp": p.k_timp_basal + p.k_timp_tgfb * hill(v.tgfb, p.ec50_tgfb_timp, 1)
             - p.d_timp * v.timp,
