@@ -490,13 +490,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                 ("--workers", args.workers, 1, 256),
                                 ("--samples", args.samples, 0, 1_000_000),
                                 ("--ensemble-steps", 10 if args.ensemble_steps is None
-                                 else args.ensemble_steps, 10, 100_000)):
+                                 else args.ensemble_steps, 10, 100_000),
+                                ("--ensemble-draws", 200 if args.ensemble_draws is None
+                                 else args.ensemble_draws, 200, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
     with output_folder(args.out) as out:
         result = calibrate(problem, out, n_starts=args.starts, seed=args.seed,
                            max_nfev=args.max_nfev, workers=args.workers, progress=True,
-                           samples=args.samples, ensemble_steps=args.ensemble_steps)
+                           samples=args.samples, ensemble=args.ensemble,
+                           ensemble_steps=args.ensemble_steps,
+                           ensemble_draws=args.ensemble_draws,
+                           spec_targets=not args.no_spec_targets)
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
     for name, value in result.values.items():
@@ -540,6 +545,40 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from cordsim.data import dataset, is_quantitative, studies
+
+    if args.studies:
+        table = studies()
+        if args.set:
+            table = table[table["set"] == args.set]
+        if args.csv:
+            table.to_csv(sys.stdout, index=False)
+        else:
+            print(table[["study", "design", "species", "set", "device"]].to_string(
+                index=False, max_colwidth=50))
+        return EXIT_OK
+    df = dataset()
+    if args.set:
+        df = df[df["set"] == args.set]
+    if args.species:
+        df = df[df["species"] == args.species]
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+        return EXIT_OK
+    quant = df[[is_quantitative(r) for _, r in df.iterrows()]]
+    print(df[["obs_id", "study", "set", "condition", "observable", "time_day", "value",
+              "unit", "kind", "use"]].to_string(index=False, max_colwidth=28))
+    print(f"\n{len(df)} rows from {df['study'].nunique()} studies; quantitative "
+          f"{len(quant)} rows from {quant['study'].nunique()} studies (with a spread "
+          f"{int((quant['spread_type'] != 'none').sum())}, with n "
+          f"{int((quant['n'] != '').sum())}); checks by kind: "
+          f"{df[df['kind'] != 'quantitative']['kind'].value_counts().to_dict()}; by set: "
+          f"{df['set'].value_counts().to_dict()}; fitted rows: "
+          f"{int(((df['use'] == 'fit') & (df['set'] == 'calibration')).sum())}")
+    return EXIT_OK
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     from cordsim.io.docs import write_docs
 
@@ -556,6 +595,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from cordsim.io.docs import explain
 
     print(explain(args.name, species=args.species))
+    if args.name == "bbb_score":
+        from cordsim.analysis.attribution import attribution_text, program_attribution
+
+        print()
+        print(attribution_text(program_attribution()))
     return EXIT_OK
 
 
@@ -792,9 +836,17 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--workers", type=int, default=1, help="processes for the starts (1)")
     cal.add_argument("--samples", type=int, default=0,
                      help="also run an adaptive-Metropolis chain of this length (0: none)")
+    cal.add_argument("--ensemble", choices=["laplace", "emcee"], default="laplace",
+                     help="how the 200-member ensemble is drawn: importance-resampled "
+                     "draws of a widened Laplace approximation (laplace, minutes) or emcee's "
+                     "ensemble sampler (emcee, hours on the shipped problem)")
     cal.add_argument("--ensemble-steps", type=int, default=None,
-                     help="emcee steps per walker for the 200-member ensemble (default: "
-                     "the shipped ensemble's)")
+                     help="emcee steps per walker (default 10000)")
+    cal.add_argument("--ensemble-draws", type=int, default=None,
+                     help="Laplace draws to resample the ensemble from (default 2000)")
+    cal.add_argument("--no-spec-targets", action="store_true",
+                     help="fit the data and priors alone, without the spec's must-show lines "
+                     "(evaluation.targets) as constraints")
     cal.set_defaults(func=_cmd_calibrate)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")
@@ -804,6 +856,17 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--species", default="rat")
     params.add_argument("--csv", action="store_true", help="write CSV to standard output")
     params.set_defaults(func=_cmd_params)
+
+    dat = sub.add_parser("data", help="the literature dataset: every number and check with "
+                         "its study, set, assay, spread, n, unit and address")
+    dat.add_argument("--csv", action="store_true", help="write the whole table as CSV to "
+                     "standard output")
+    dat.add_argument("--studies", action="store_true", help="one row per study or pooled "
+                     "source (with its set) instead of one per number")
+    dat.add_argument("--set", choices=["calibration", "validation"], default=None,
+                     help="only this set")
+    dat.add_argument("--species", default=None, help="only this species' rows (rat, mouse)")
+    dat.set_defaults(func=_cmd_data)
 
     doc = sub.add_parser("docs", help="model documentation from the model: a MkDocs site with "
                          "states, rate laws (LaTeX), parameters and the mechanism graph")

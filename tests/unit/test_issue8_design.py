@@ -55,7 +55,8 @@ def test_issue8_precedence_rule(model):
         scenario_parameters={"d_neutrophils": 1.0, "cargo_mir216a_5p": 0.01},
         arm_parameters={"d_neutrophils": 1.2},
         perturbations=(cordsim.Perturbation("marco_activity", 0.3),))
-    assert layered["injury_severity"] == 0.7  # preset over defaults
+    severe = cordsim.data.injury_presets()["severe"]["injury_severity"]
+    assert layered["injury_severity"] == severe  # preset over defaults
     assert layered["cargo_mir146a_5p"] == 0.015  # product over defaults
     assert layered["cargo_mir216a_5p"] == 0.01  # scenario over product
     assert layered["d_neutrophils"] == 1.2  # arm over scenario

@@ -234,3 +234,58 @@ def test_locomotion(model, base):
     assert blocked < r["locomotor_function"]
     intact = ev(model, y, p, axons_spared=1.0, axon_regrowth=0.0, oligodendrocytes_fraction=1.0)
     assert intact[0]["functional_substrate"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ the therapy chain (spec 7b)
+def test_delivered_cargo_is_lost_with_the_cells_that_hold_it(model, base):
+    """miRNA copies in lesion myeloid cells fall by their own turnover plus the pool's
+    per-cell departure rate (death, egress, return of microglia to surveillance)."""
+    y, p = base
+    o, r = ev(model, y, p, mir146a_5p=1e6)
+    assert o["myeloid_departure_rate"] > 0
+    expected = -(p["d_mirna"] + o["myeloid_departure_rate"]) * 1e6  # no uptake without sEVs
+    assert r["mir146a_5p"] == pytest.approx(expected, rel=1e-9)
+    faster = ev(model, y, p, mir146a_5p=1e6, d_macrophages=5 * p["d_macrophages"])
+    assert faster[1]["mir146a_5p"] < r["mir146a_5p"]  # quicker turnover, quicker loss
+
+
+def test_copies_per_cell_are_diluted_by_a_growing_pool(model, base):
+    y, p = base
+    few = ev(model, y, p, mir146a_5p=1e6)[0]["mirna_copies_per_macrophage"]
+    grown = {k: 2 * y[k] for k in ("macrophages_m1", "macrophages_m2", "microglia_m1",
+                                   "microglia_m2")}
+    many = ev(model, y, p, mir146a_5p=1e6, **grown)[0]["mirna_copies_per_macrophage"]
+    assert many == pytest.approx(few / 2, rel=0.02)
+
+
+def test_the_program_is_diluted_by_cells_that_arrive_without_it(model, base):
+    """With no cargo left, the program's share falls by its own fading plus the arrival rate
+    of new myeloid cells (recruited monocytes, newly activated microglia)."""
+    y, p = base
+    o, r = ev(model, y, p, myeloid_program=0.5)
+    assert o["myeloid_arrival_rate"] > 0
+    expected = -(p["d_program"] + o["myeloid_arrival_rate"]) * 0.5
+    assert r["myeloid_program"] == pytest.approx(expected, rel=1e-4)  # smooth max(0, TLR4 - 1)
+
+
+def test_reprogrammed_cells_repair_the_barrier_and_cut_proteases(model, base):
+    y, p = base
+    leaky = {"tight_junctions": 0.5, "pericytes": 0.7}
+    off = ev(model, y, p, myeloid_program=0.0, **leaky)[1]
+    on = ev(model, y, p, myeloid_program=0.8, **leaky)[1]
+    assert on["tight_junctions"] > off["tight_junctions"]
+    assert on["pericytes"] > off["pericytes"]
+    assert on["mmp9"] < off["mmp9"] and on["mmp2"] < off["mmp2"]
+    none = ev(model, y, p, myeloid_program=0.8, w_program_barrier=0.0, f_program_mmp=0.0,
+              **leaky)[1]
+    assert none["tight_junctions"] == pytest.approx(off["tight_junctions"])
+
+
+def test_a_leaky_barrier_costs_tissue(model, base):
+    """Blood-borne mediators entering through the leak add to secondary loss (review 1, 3.4.5)."""
+    y, p = base
+    sealed = ev(model, y, p, tight_junctions=1.0, adherens_junctions=1.0, pericytes=1.0,
+                leaky_vessels=0.0)[0]
+    leaky = ev(model, y, p, tight_junctions=0.3)[0]
+    assert leaky["leukocyte_entry"] > sealed["leukocyte_entry"]
+    assert leaky["neural_death_flux"] > sealed["neural_death_flux"]

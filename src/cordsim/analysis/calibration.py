@@ -58,15 +58,17 @@ class PetabObjective:
     True
     """
 
-    def __init__(self, yaml_path: str | Path) -> None:
+    def __init__(self, yaml_path: str | Path, *, spec_targets: bool = True) -> None:
         self.yaml_path = str(yaml_path)
+        self.spec_targets = spec_targets
         self._build()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"yaml_path": self.yaml_path}
+        return {"yaml_path": self.yaml_path, "spec_targets": self.spec_targets}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.yaml_path = state["yaml_path"]
+        self.spec_targets = state.get("spec_targets", True)
         self._build()
 
     # ------------------------------------------------------------------ reading
@@ -149,6 +151,11 @@ class PetabObjective:
         # which estimated parameters change each condition's simulation (model parameters
         # and the problem parameters its table names); observation parameters change none
         model_idx = [self._index[n] for n in self.model_names]
+        # the spec's must-show lines with a size (evaluation.targets), as residuals
+        from cordsim.evaluation.targets import TARGETS
+
+        self.targets = TARGETS if self.spec_targets else ()
+        self._model_idx = model_idx
         self._sim_params = [sorted(set(model_idx) | {self._index[r] for r in c.refs.values()
                                                      if r in self._index})
                             for c in self.conditions]
@@ -285,14 +292,31 @@ class PetabObjective:
                 self._observe(cond, arrays, thetas[a], out[a])
         return out
 
-    def residuals(self, theta: np.ndarray) -> np.ndarray:
-        """Data residuals (simulated - data) / sigma, then prior residuals."""
-        return self._residuals(self.simulate([np.asarray(theta, float)])[0], theta)
+    def target_residuals(self, thetas: list[np.ndarray]) -> np.ndarray:
+        """The spec targets' residuals (rows: parameter vectors): zero inside each target's
+        range, the distance outside over its scale beyond (:mod:`cordsim.evaluation.targets`)."""
+        if not self.targets:
+            return np.zeros((len(thetas), 0))
+        from cordsim.evaluation.targets import run_conditions
 
-    def _residuals(self, sim: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        runs = run_conditions([self.model_values(th) for th in thetas], parameters=self.base)
+        out = np.array([[t.residual(series) for t in self.targets] for series in runs])
+        out[~np.isfinite(out)] = FAILED_RESIDUAL
+        return out
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        """Data residuals (simulated - data) / sigma, the spec targets' residuals, then the
+        priors'."""
+        theta = np.asarray(theta, float)
+        return self._residuals(self.simulate([theta])[0], theta,
+                               self.target_residuals([theta])[0])
+
+    def _residuals(self, sim: np.ndarray, theta: np.ndarray,
+                   targets: np.ndarray) -> np.ndarray:
         r = (sim - self.data) / self.sigma
         r[~np.isfinite(r)] = FAILED_RESIDUAL
-        return np.concatenate([r, (np.asarray(theta) - self.prior_mean) / self.prior_sd])
+        return np.concatenate([r, targets,
+                               (np.asarray(theta) - self.prior_mean) / self.prior_sd])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         """d residuals / d theta by forward differences: each condition is simulated again
@@ -310,10 +334,15 @@ class PetabObjective:
             moved = dict(zip(idx, arrays[1:], strict=True))
             for i in range(n):
                 self._observe(cond, moved.get(i, base), thetas[i], sims[i + 1])
-        r0 = self._residuals(sims[0], theta)
+        # the targets move with the model's parameters only
+        moved_targets = self.target_residuals([theta] + [thetas[i] for i in self._model_idx])
+        tg = np.repeat(moved_targets[:1], n + 1, axis=0)
+        for k, i in enumerate(self._model_idx):
+            tg[i + 1] = moved_targets[k + 1]
+        r0 = self._residuals(sims[0], theta, tg[0])
         jac = np.empty((r0.size, n))
         for i in range(n):
-            jac[:, i] = (self._residuals(sims[i + 1], thetas[i]) - r0) / steps[i]
+            jac[:, i] = (self._residuals(sims[i + 1], thetas[i], tg[i + 1]) - r0) / steps[i]
         return jac
 
     def neg_log_posterior(self, theta: np.ndarray) -> float:
@@ -325,9 +354,10 @@ class PetabObjective:
         condition (how the ensemble sampler moves its walkers)."""
         thetas = [np.asarray(th, float) for th in thetas]
         sims = self.simulate(thetas)
+        targets = self.target_residuals(thetas)
         return np.array([0.5 * float(r @ r) for r in
-                         (self._residuals(sim, th) for sim, th in zip(sims, thetas,
-                                                                      strict=True))])
+                         (self._residuals(sim, th, tg) for sim, th, tg in zip(
+                             sims, thetas, targets, strict=True))])
 
 
 def _is_number(text: str) -> bool:
@@ -540,28 +570,43 @@ def add_ensemble_widths(estimates: Any, objective: PetabObjective, samples: Any)
 
 def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
               max_nfev: int = 100, workers: int = 1, progress: bool = False,
-              samples: int = 0, ensemble_steps: int | None = None) -> CalibrationResult:
-    """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (with standard errors and
-    identifiability), ``fit.csv``, ``starts.csv``, ``rat.toml`` (the parameter set with the
-    estimates), ``samples.csv`` (the ensemble: posterior draws by emcee, diagnostics in
-    ``ensemble.json``), ``summary.json`` and
-    figures (fit against data with the data's SD; waterfall of the starts; identifiability).
-    ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
+              samples: int = 0, ensemble: str = "laplace", ensemble_steps: int | None = None,
+              ensemble_draws: int | None = None, spec_targets: bool = True
+              ) -> CalibrationResult:
+    """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (every estimated
+    parameter, the study severities and observation parameters included, with standard errors
+    and identifiability), ``fit.csv``, ``targets.csv`` (the spec targets at the fit),
+    ``starts.csv``, ``rat.toml`` (the parameter set with the estimates), ``samples.csv`` (the
+    ensemble: ``laplace``, importance-resampled draws of a widened Laplace approximation, or
+    ``emcee``, the affine-invariant ensemble sampler; diagnostics in ``ensemble.json``),
+    ``summary.json`` and figures (fit against data with the data's SD; waterfall of the starts;
+    identifiability). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
     import pandas as pd
 
     from cordsim._optional import require
-    from cordsim.analysis.uncertainty import ENSEMBLE_STEPS, posterior_ensemble, sample_posterior
+    from cordsim.analysis.uncertainty import (
+        ENSEMBLE_STEPS,
+        LAPLACE_DRAWS,
+        laplace_ensemble,
+        posterior_ensemble,
+        sample_posterior,
+    )
     from cordsim.data import data_path
     from cordsim.io.plotting import plot_calibration, plot_identifiability
 
-    require("emcee", "the calibration's ensemble")  # before the fit, not after it
+    if ensemble not in ("laplace", "emcee"):
+        raise CordsimError(f"ensemble must be 'laplace' or 'emcee', got {ensemble!r}")
+    if ensemble == "emcee":
+        require("emcee", "the calibration's ensemble")  # before the fit, not after it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    objective = PetabObjective(yaml_path)
+    objective = PetabObjective(yaml_path, spec_targets=spec_targets)
     result = fit(objective, n_starts=n_starts, seed=seed, max_nfev=max_nfev, workers=workers,
                  progress=progress)
     table = fit_table(objective, result.best)
     table.to_csv(out / "fit.csv", index=False, float_format="%.6g")
+    target_table(objective, result.best).to_csv(out / "targets.csv", index=False,
+                                                float_format="%.6g")
     se = np.sqrt(np.clip(np.diag(result.covariance), 0, None))
     estimates = estimates_table(objective, result.best, se)
     estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
@@ -572,6 +617,7 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
                         note=f"fitted by cordsim calibrate ({name})")
     summary = {"problem": str(yaml_path), "n_starts": n_starts, "seed": seed,
                "max_nfev": max_nfev, "seconds": round(result.seconds, 1),
+               "spec_targets": spec_targets,
                "best_objective": float(result.starts["objective"].iloc[0]),
                "starts_within_1_of_best": int((result.starts["objective"]
                                                < result.starts["objective"].iloc[0] + 1).sum()),
@@ -579,13 +625,34 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_calibration(table, result.starts, out)
     plot_identifiability(estimates, out / "fig_identifiability.png")
-    summary["ensemble"] = posterior_ensemble(objective, result.best, out, seed=seed,
-                                              steps=ENSEMBLE_STEPS if ensemble_steps is None
-                                              else ensemble_steps,
-                                              progress=progress)
+    if ensemble == "emcee":
+        summary["ensemble"] = posterior_ensemble(
+            objective, result.best, out, seed=seed,
+            steps=ENSEMBLE_STEPS if ensemble_steps is None else ensemble_steps,
+            progress=progress)
+    else:
+        summary["ensemble"] = laplace_ensemble(
+            objective, result.best, result.covariance, out, seed=seed,
+            draws=LAPLACE_DRAWS if ensemble_draws is None else ensemble_draws)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     estimates = add_ensemble_widths(estimates, objective, pd.read_csv(out / "samples.csv"))
     estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")
     if samples:
         sample_posterior(objective, result.best, samples, out, seed=seed)
     return result
+
+
+def target_table(objective: PetabObjective, theta: np.ndarray) -> Any:
+    """One row per spec target: its range and the value at ``theta``."""
+    import pandas as pd
+
+    from cordsim.evaluation.targets import run_conditions, target_values
+
+    if not objective.targets:
+        return pd.DataFrame(columns=["target", "text", "lo", "hi", "value", "inside"])
+    series = run_conditions([objective.model_values(theta)], parameters=objective.base)[0]
+    values = target_values(series)
+    return pd.DataFrame([{"target": t.name, "text": t.text, "source": t.source, "lo": t.lo,
+                          "hi": t.hi, "value": values[t.name],
+                          "inside": bool(t.lo <= values[t.name] <= t.hi)}
+                         for t in objective.targets])

@@ -4,7 +4,8 @@ Review Sections 2.1 and 3.4.4 [19-26,85-91]; M2-like microglia and macrophages d
 oligodendrocyte differentiation and remyelination (Miron 2013, Nat Neurosci 16:1211,
 activin-A). The primary hit destroys part of each; the secondary cascade keeps killing
 neurons and oligodendrocytes over hours to weeks (excitotoxicity, ischemia, TNF-alpha,
-IL-1beta, calpains), opposed by the trophic index (IGF-1, BDNF, NGF, IL-10, TGF-beta).
+IL-1beta, calpains, and blood-borne mediators entering through the leaky barrier), opposed by
+the trophic index (IGF-1, BDNF, NGF, IL-10, TGF-beta).
 M1-like macrophages in contact with the dystrophic ends of spared axons at the lesion border
 make them retract (axonal dieback; Horn 2008, J Neurosci 28:9330; Busch 2009, J Neurosci
 29:9967; Kigerl 2009: M1 cells are neurotoxic, M2 cells support axon growth) until those
@@ -83,6 +84,11 @@ class NeuralTissue(Submodel):
     ki_debris_regrowth = Param("Myelin debris halving regrowth", "1")
     d_regrowth = Param("Retraction of unstable sprouts", "1/day")
     f_gray_matter = Param("Gray-matter share of the epicenter cross-section", "1")
+    k_leak_injury = Param("Largest secondary loss rate of neurons, oligodendrocytes and axons "
+                          "from blood-borne mediators entering through the leaky barrier "
+                          "(edema, fibrinogen, thrombin, heme)", "1/day")
+    ec50_leak_injury = Param("Barrier leak (permeability above intact) giving half that loss",
+                             "1")
 
     neural_death_flux = Output("Neural tissue dying per day (neurons + oligodendrocytes)", "1/day")
     oligodendrocyte_death_flux = Output("Oligodendrocytes dying per day (fraction of intact)",
@@ -96,20 +102,27 @@ class NeuralTissue(Submodel):
 
     inputs = ("excitotoxicity", "ischemia", "calpain", "tnf", "il1b", "mmp9_activity",
               "trophic_index", "polyamines", "scar_cspg", "myelin_debris", "injury_severity",
-              "macrophages_m2", "microglia_m2", "macrophages_m1")
+              "macrophages_m2", "microglia_m2", "macrophages_m1", "leukocyte_entry")
 
     def _cytotoxic(self, v, p):
         return hill(v.tnf, p.ec50_tnf_toxicity, 1) + hill(v.il1b, p.ec50_il1b_toxicity, 1)
 
+    def _leak(self, v, p):
+        # the leaky barrier lets blood-borne mediators in (review 1 and 3.4.5: "BSCB breakdown
+        # exposes the injured cord to blood-borne mediators ... exacerbating tissue loss")
+        return p.k_leak_injury * hill(v.leukocyte_entry, p.ec50_leak_injury, 1)
+
     def outputs(self, t, v, p):
         protection = p.f_protection_max * hill(v.trophic_index, p.ec50_trophic_protection, 1)
         cyto = self._cytotoxic(v, p)
+        leak = self._leak(v, p)
         neuron_loss = (p.k_neuron_excitotoxicity * v.excitotoxicity
                        + p.k_neuron_ischemia * v.ischemia + p.k_neuron_cytokine * cyto
-                       + p.k_neuron_calpain * v.calpain) * (1 - protection) * v.neurons_fraction
+                       + p.k_neuron_calpain * v.calpain + leak) * (1 - protection) \
+            * v.neurons_fraction
         oligo_loss = (p.k_oligo_excitotoxicity * v.excitotoxicity + p.k_oligo_cytokine * cyto
                       + p.k_oligo_calpain * v.calpain
-                      + p.k_oligo_wallerian * v.axons_degenerating) * (1 - protection) \
+                      + p.k_oligo_wallerian * v.axons_degenerating + leak) * (1 - protection) \
             * v.oligodendrocytes_fraction
         spared = (p.f_gray_matter * v.neurons_fraction
                   + (1 - p.f_gray_matter) * v.axons_spared)
@@ -127,7 +140,8 @@ class NeuralTissue(Submodel):
         cyto = self._cytotoxic(v, p)
         axon_loss = (p.k_axon_secondary * (cyto / 2 + hill(v.mmp9_activity,
                                                             p.ec50_mmp_axon, 1))
-                     + p.k_axon_calpain * v.calpain) * (1 - protection) * v.axons_spared
+                     + p.k_axon_calpain * v.calpain + self._leak(v, p)) * (1 - protection) \
+            * v.axons_spared
         dieback = (p.k_axon_dieback * hill(v.macrophages_m1, p.ec50_dieback_m1, 1)
                    * (1 - protection) * v.axons_dystrophic)
         neuron_loss = v.neural_death_flux - v.oligodendrocyte_death_flux

@@ -6,6 +6,7 @@ file carries its own sources; this module only finds and parses them.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -56,20 +57,119 @@ def builtin_scenarios() -> dict[str, Path]:
     return {p.stem: p for p in sorted(data_path("scenarios").glob("*.toml"))}
 
 
-def observations() -> Any:
-    """The observation dataset (``observations.csv``): one row per published observation with
-    its source, the address it was read at, the set it belongs to (``calibration`` or
-    ``validation``, fixed by source before any fit) and how it is used (``fit``: a PEtab
-    measurement; ``check``: compared with an a-priori rule; ``record``: kept, not evaluated).
-    Read once per process; each call gets its own copy."""
-    return _observations().copy()
+VALIDATION_EVERY = 3  # one source in three is held out for validation
+
+
+def split_key(study: Any) -> str:
+    """What the split hashes for a study: its pooled-source group (meta-analyses that pool
+    overlapping studies are one source), else its DOI, else its id."""
+    return str(study["source_group"] or study["doi"] or study["study"]).strip().lower()
+
+
+def study_set(study: Any, *, groups_used: frozenset[str] = frozenset()) -> str:
+    """The set a study belongs to, by the rule fixed before any fit: a study that designed a
+    mechanism or set a parameter (``mechanism_source``: cited by a parameter, a submodel or
+    a must-show line of the spec), or that shares a pooled-source group with one
+    (``groups_used``), is ``calibration``; of the rest, one source in
+    :data:`VALIDATION_EVERY` is ``validation``: the one whose SHA-256 of :func:`split_key`,
+    read as an integer, is divisible by it. A study is wholly in one set.
+
+    >>> study_set({"study": "X1999", "doi": "", "source_group": "", "mechanism_source": ""})
+    'calibration'
+    """
+    if str(study["mechanism_source"]).strip() or (
+            study["source_group"] and study["source_group"] in groups_used):
+        return "calibration"
+    digest = int(hashlib.sha256(split_key(study).encode()).hexdigest(), 16)
+    return "validation" if digest % VALIDATION_EVERY == 0 else "calibration"
+
+
+def studies() -> Any:
+    """The studies and pooled sources of the dataset (``observations/studies.csv``), one row
+    each, with the ``set`` the split rule gives it (:func:`study_set`)."""
+    return _studies().copy()
 
 
 @cache
-def _observations() -> Any:
+def _studies() -> Any:
     import pandas as pd
 
-    return pd.read_csv(data_path("observations.csv"), dtype=str, keep_default_na=False)
+    df = pd.read_csv(data_path("observations", "studies.csv"), dtype=str,
+                     keep_default_na=False)
+    groups = frozenset(df.loc[df["mechanism_source"].str.strip() != "", "source_group"]) - {""}
+    df["set"] = [study_set(row, groups_used=groups) for _, row in df.iterrows()]
+    return df
+
+
+def measurements() -> Any:
+    """Every row of the dataset (``observations/measurements.csv``: one number, check or
+    record each, of one species, pointing to its study) with its study's ``set``, injury
+    model and device. Read once per process; each call gets its own copy."""
+    return _measurements().copy()
+
+
+@cache
+def _measurements() -> Any:
+    import pandas as pd
+
+    rows = pd.read_csv(data_path("observations", "measurements.csv"), dtype=str,
+                       keep_default_na=False)
+    cols = ["study", "set", "strain", "injury_model", "device", "design", "citation", "doi",
+            "severity_label", "source_group"]
+    merged = rows.merge(_studies()[cols], on="study", how="left", validate="many_to_one")
+    missing = merged.loc[merged["set"].isna(), "study"].unique().tolist()
+    if missing:
+        raise ScenarioError(f"observations/measurements.csv names studies not in "
+                            f"studies.csv: {missing}")
+    merged["source"] = merged["citation"]
+    return merged
+
+
+def observations() -> Any:
+    """The rows of the dataset cordsim checks or fits (the rat's: species ``rat``), with their
+    set (:func:`measurements`); ``use`` says how: ``fit`` (through its observation model,
+    ``observation_model``; a PEtab measurement when in the calibration set), ``check`` (an
+    a-priori rule: ``comparison``, ``lo``, ``hi``), ``record`` (kept, not evaluated)."""
+    df = measurements()
+    return df[df["species"] == "rat"].reset_index(drop=True)
+
+
+DATASET_COLUMNS = ("obs_id", "study", "set", "species", "injury", "condition", "observable",
+                   "assay", "time_day", "value", "spread", "spread_type", "n", "unit",
+                   "address", "location", "kind", "use", "observation_model", "product", "dose",
+                   "dose_unit", "route", "schedule", "start_day", "group", "n_type", "strain",
+                   "design", "citation", "doi", "quote", "note")
+
+
+def dataset() -> Any:
+    """The whole dataset as ``cordsim data --csv`` prints it: one row per number or check,
+    ``injury`` naming the injury model and device of its study (and the preset a row runs
+    when it has no study severity of its own)."""
+    df = measurements()
+    preset = df["injury"].where(df["injury"] == "", " (" + df["injury"] + " preset)")
+    df["injury"] = (df["injury_model"] + ": " + df["device"]).str.strip(": ") + preset
+    df["observable"] = df["observable"].where(df["observable"] != "", df["model"])
+    return df[list(DATASET_COLUMNS)]
+
+
+def is_quantitative(row: Any) -> bool:
+    """A number with a unit and a spread type ("none" allowed): not an indicator, a direction
+    or a peak day (those are checks, counted apart)."""
+    unit = str(row["unit"]).strip().lower()
+    if not unit or unit in ("day", "days") or any(
+            w in unit for w in ("indicator", "binary", "direction")):
+        return False
+    try:
+        float(row["value"])
+    except (TypeError, ValueError):
+        return False
+    return bool(str(row["spread_type"]).strip()) and row["kind"] == "quantitative"
+
+
+def assays() -> dict[str, Any]:
+    """Observation models (``observations/assays.toml``): how each assay reads cordsim, and
+    the observation parameters (scales, offsets, within-group SDs) they use."""
+    return _toml("observations/assays.toml")
 
 
 def variability() -> dict[str, Any]:

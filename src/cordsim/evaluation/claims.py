@@ -90,36 +90,71 @@ def _macrophages_first_weeks(r: Runs) -> Check:
                  t <= 28 and end < 0.9 * pk and end > 0.1 * pk)
 
 
-def _m2_transient(name: str, late_max: float) -> Callable[[Runs], Check]:
+M2_MAX, M2_LATE_MAX = 0.5, 0.3  # spec 2: a transient minority (Kigerl 2009)
+
+
+def _m2_minority(share: Callable[[SimulationResult], np.ndarray]) -> Callable[[Runs], Check]:
     def check(r: Runs) -> Check:
         m = r.moderate
-        early = float(np.max(m[name][(m.time >= 1) & (m.time <= 10)]))
-        late = float(np.mean(m[name][m.time >= 28]))
-        return Check(f"max days 1-10 = {early:.2f}; mean days 28-70 = {late:.2f}",
-                     early >= 0.5 and late <= late_max and early > late)
+        y = share(m)
+        after = m.time >= 0.5  # the first macrophages of the first hours are too few to count
+        top = float(np.max(y[after]))
+        t_top = float(m.time[after][int(np.argmax(y[after]))])
+        late = float(np.max(y[m.time >= 14]))
+        return Check(f"max {top:.2f} at day {t_top:.1f}; max after day 14 = {late:.2f}",
+                     top <= M2_MAX and 3 <= t_top <= 7 and late <= M2_LATE_MAX)
     return check
 
 
+def _macrophage_m2(m: SimulationResult) -> np.ndarray:
+    return m["m2_fraction_macrophages"]
+
+
+def _myeloid_m2(m: SimulationResult) -> np.ndarray:
+    cells = m["macrophages"] + m["microglia_activated"]
+    m2 = (m["macrophages"] * m["m2_fraction_macrophages"]
+          + m["microglia_activated"] * m["m2_fraction_microglia"])
+    return m2 / np.maximum(cells, 1.0)
+
+
+def m1_activity(m: SimulationResult) -> np.ndarray:
+    """M1-like cells of the lesion: macrophages and activated microglia times their M1 share
+    (absolute M1-like activity, spec 2)."""
+    return (m["macrophages"] * (1 - m["m2_fraction_macrophages"])
+            + m["microglia_activated"] * (1 - m["m2_fraction_microglia"]))
+
+
+def _m1_course(r: Runs) -> Check:
+    m = r.moderate
+    y = m1_activity(m)
+    i = int(np.argmax(y))
+    t_pk, pk = float(m.time[i]), float(y[i])
+    d7, d14 = (float(np.interp(d, m.time, y)) for d in (7, 14))
+    late = float(np.mean(y[m.time >= 28])) / pk
+    return Check(f"peak day {t_pk:.1f}; day 14 = {d14 / d7:.2f} x day 7; days 28-70 = "
+                 f"{100 * late:.0f}% of peak",
+                 5 <= t_pk <= 10 and d14 <= 0.8 * d7 and 0.3 <= late <= 0.6)
+
+
 def _perm_peak(r: Runs) -> Check:
-    t, v = r.moderate.peak("bscb_permeability")
-    return Check(f"highest at day {t:.1f} ({v:.2f}x intact)", 7 <= t <= 14)
-
-
-def _perm_dip(r: Runs) -> Check:
     m = r.moderate
-    _, pk = m.peak("bscb_permeability")
-    t, v = m.trough("bscb_permeability", start=14, end=42)
-    return Check(f"trough at day {t:.1f} ({v:.2f}x)", 21 <= t <= 35 and v < pk)
+    t, v = m.peak("bscb_permeability", start=0.25)
+    return Check(f"highest at day {t:.1f} ({v:.2f}x intact)", 0.5 <= t <= 3)
 
 
-def _perm_second(r: Runs) -> Check:
+def _perm_resolution(r: Runs) -> Check:
     m = r.moderate
-    _, pk = m.peak("bscb_permeability")
-    t_dip, dip = m.trough("bscb_permeability", start=14, end=42)
-    rise = (m.at("bscb_permeability", 42) - dip) / (pk - 1)
-    return Check(f"from the dip (day {t_dip:.0f}, {dip:.2f}x) to day 42: +{100 * rise:.0f}% of "
-                 f"the first-phase excess (day 42 {m.at('bscb_permeability', 42):.2f}x)",
-                 rise > 0.05 and t_dip < 42)
+    _, pk = m.peak("bscb_permeability", start=0.25)
+    e7, e14 = ((m.at("bscb_permeability", d) - 1) / (pk - 1) for d in (7, 14))
+    return Check(f"excess at day 7 = {100 * e7:.0f}%, day 14 = {100 * e14:.0f}% of the peak "
+                 "excess", e7 <= 0.5 and e14 <= 0.25)
+
+
+def _perm_plateau(r: Runs) -> Check:
+    m = r.moderate
+    _, pk = m.peak("bscb_permeability", start=0.25)
+    late = float(np.mean(m["bscb_permeability"][m.time >= 28]) - 1) / (pk - 1)
+    return Check(f"days 28-70 = {100 * late:.0f}% of the peak excess", 0.1 <= late <= 0.2)
 
 
 def _perm_incomplete(r: Runs) -> Check:
@@ -189,6 +224,31 @@ def _proinflammatory_acute(r: Runs) -> Check:
     late = m.at("tnf", 28) / pk
     return Check(f"TNF peak day {t_tnf:.2f}, IL-10 peak day {t_il10:.1f}, TNF day 28 = "
                  f"{100 * late:.0f}% of peak", t_tnf < t_il10 and late < 0.5)
+
+
+def _cytokine_course(r: Runs) -> Check:
+    m = r.moderate
+    shares = {}
+    for name in ("tnf", "il1b"):
+        t_pk, pk = m.peak(name)
+        shares[name] = (24 * t_pk, *(m.at(name, d) / pk for d in (1, 3, 7, 21)))
+    tnf, il1b = shares["tnf"], shares["il1b"]
+    ok = (all(1 <= s_[0] <= 8 for s_ in shares.values())
+          and all(0.1 <= s_[1] <= 0.5 for s_ in shares.values())
+          and all(0.05 <= s_[2] <= 0.2 for s_ in shares.values())
+          and il1b[3] >= 0.05 and all(s_[4] <= 0.1 for s_ in shares.values()))
+    return Check("; ".join(f"{n}: peak {s_[0]:.0f} h, day 1/3/7/21 = "
+                           f"{100 * s_[1]:.0f}/{100 * s_[2]:.0f}/{100 * s_[3]:.0f}/"
+                           f"{100 * s_[4]:.0f}% of peak" for n, s_ in shares.items()), ok)
+
+
+BBB_6WK = {"mild": (15, 18), "moderate": (10, 13), "severe": (4, 8)}  # spec 1 presets
+
+
+def _bbb_presets(r: Runs) -> Check:
+    vals = {s: r[s].at("bbb_score", 42) for s in BBB_6WK}
+    return Check(", ".join(f"{s} {v:.1f}" for s, v in vals.items()),
+                 all(lo <= vals[s] <= hi for s, (lo, hi) in BBB_6WK.items()))
 
 
 def _il6_severity(r: Runs) -> Check:
@@ -281,22 +341,29 @@ CLAIMS: tuple[Claim, ...] = (
           "decline but persist", "Kwiecien2020 (rat, 16 w)",
           "peak <= day 28; day 70 10-90% of peak",
           _macrophages_first_weeks),
-    Claim("m2_transient_macrophages", "Macrophage M2-like programs are transient early; an M1 bias "
-          "follows", "R[9,31]; Kigerl2009 (R[86])", "early max >= 0.5; late mean <= 0.35",
-          _m2_transient("m2_fraction_macrophages", 0.35)),
-    Claim("m2_transient_microglia", "Microglia share the plasticity: transient M2, later M1 bias",
-          "R[30]; spec 2", "early max >= 0.5; late mean <= 0.45",
-          _m2_transient("m2_fraction_microglia", 0.45)),
+    Claim("m2_minority_macrophages", "The M2-like share of macrophages is a transient "
+          "minority: at most 0.5, highest at days 3-7, at most 0.3 after day 14",
+          "Kigerl2009 (R[86]: 'smaller and transient'); spec 2", "max <= 0.5 at days 3-7; "
+          "<= 0.3 after day 14", _m2_minority(_macrophage_m2)),
+    Claim("m2_minority_myeloid", "The M2-like share of lesion myeloid cells (microglia and "
+          "macrophages) is a transient minority", "R[30]; Kigerl2009; spec 2",
+          "max <= 0.5 at days 3-7; <= 0.3 after day 14", _m2_minority(_myeloid_m2)),
+    Claim("m1_activity_course", "Absolute M1-like activity peaks at days 5-10, is >= 20% lower "
+          "at day 14 than at day 7 and stays at 30-60% of its peak", "Kisucka 2021; Popovich "
+          "1997; spec 2", "peak day 5-10; day 14 <= 0.8 x day 7; days 28-70 30-60% of peak",
+          _m1_course),
     Claim("myeloid_death", "Myeloid cells die by NLRP3 pyroptosis and apoptosis",
           "R[66,73,74]; spec 2", "both fluxes > 0", _myeloid_death),
     Claim("bscb_immediate", "The BSCB is disrupted at once (hemorrhage) and leaky at day 1",
           "R[20]; Tatar 2009 (mouse DCE-MRI, day 1)", "> 1.3x at 0 h and day 1", _perm_immediate),
-    Claim("bscb_peak", "BSCB permeability peaks at 1-2 weeks", "R[2] (Matsushita 2015), review "
-          "Fig. 1D", "highest at day 7-14", _perm_peak),
-    Claim("bscb_dip", "Permeability declines transiently around 4 weeks", "R[2], Fig. 1D",
-          "trough at day 21-35", _perm_dip),
-    Claim("bscb_second_rise", "Permeability rises a second time around 6 weeks", "R[2], Fig. 1D",
-          "day 42 above the week-4 dip by > 5% of the first-phase excess", _perm_second),
+    Claim("bscb_peak", "BSCB leak is largest at days 0.5-3", "Popovich 1996 (R[36]); Noble & "
+          "Wrathall 1989; Bilgen 2002; Zhao 2006; Tatar 2009; spec 4", "highest at day 0.5-3",
+          _perm_peak),
+    Claim("bscb_resolution", "Most of the leak resolves within two weeks", "spec 4 (rat tracer "
+          "studies)", "excess day 7 <= 50%, day 14 <= 25% of the peak excess",
+          _perm_resolution),
+    Claim("bscb_plateau", "A low leak plateau persists to day 70", "spec 4; R[2]",
+          "days 28-70 at 10-20% of the peak excess", _perm_plateau),
     Claim("bscb_incomplete", "Recovery of the BSCB is incomplete beyond 10 weeks", "R[2], Fig. 1D",
           "> 1.05x intact at day 70", _perm_incomplete),
     Claim("cytokine_onset", "IL-1beta and TNF-alpha are expressed within the first hour",
@@ -304,6 +371,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("proinflammatory_acute", "TNF-alpha high acutely then falls; anti-inflammatory "
           "cytokines rise later", "Kwiecien2020 (rat)", "TNF peak before IL-10 peak; day 28 < 50%",
           _proinflammatory_acute),
+    Claim("cytokine_course", "Lesion TNF-alpha and IL-1beta protein peak at 1-8 h, are 10-50% "
+          "of peak at day 1 and 5-20% at day 3, IL-1beta >= 5% at day 7, near sham by day 21",
+          "Wang 1996; Wang 1997; Lee 2000; spec 3", "as stated (day 21 <= 10%)",
+          _cytokine_course),
+    Claim("bbb_presets", "BBB at 6 weeks by preset: mild 15-18, moderate 10-13, severe 4-8",
+          "spec 1 (MASCIS/NYU; Basso1996)", "in range", _bbb_presets),
     Claim("il6_severity", "Lesion IL-6 scales with injury severity", "Stammers 2012 (rat)",
           "mild < moderate < severe", _il6_severity),
     Claim("serum_cytokines", "Serum TNF-alpha and IL-6 rise after SCI", "R[11]",

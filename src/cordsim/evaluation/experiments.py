@@ -91,18 +91,54 @@ def _check_sev_vs_pbs(r: ScenarioResult) -> Check:
                  f"M2 {m2[0]:.2f}->{m2[1]:.2f}", ok)
 
 
+BARRIER_REPAIR_MIN = 0.25  # spec 4: IV MSCs and fractionated sEVs lower the day 14-42 excess
+
+
+def leak_excess(res: SimulationResult, start: float = 14, end: float = 42) -> float:
+    """Mean BSCB permeability above intact over [start, end] days."""
+    return window_mean(res, "bscb_permeability", start, end) - 1.0
+
+
 def _check_fractionated(r: ScenarioResult) -> Check:
     b_frac, b_msc = benefit(r, "fractionated sEV", "vehicle"), benefit(r, "IV MSC", "vehicle")
     b_bolus = benefit(r, "single sEV bolus", "vehicle")
-    perm = {a: window_mean(r[a], "bscb_permeability", 14, 42) for a in r.arms}
+    cut = {a: 1 - leak_excess(r[a]) / leak_excess(r["vehicle"])
+           for a in ("IV MSC", "fractionated sEV")}
     ok = (b_frac > 0.25 and b_msc > 0.25 and abs(b_frac - b_msc) <= 0.3 * b_msc
-          and perm["fractionated sEV"] < perm["vehicle"] and perm["IV MSC"] < perm["vehicle"]
-          and b_frac >= b_bolus)
-    return _check("fractionated sEV ~ IV MSC (BBB gain > 0.25, within 30%), both lower BSCB "
-                 "leak (days 14-42); fractionated >= single bolus",
+          and min(cut.values()) >= BARRIER_REPAIR_MIN and b_frac >= b_bolus)
+    return _check("fractionated sEV ~ IV MSC (BBB gain > 0.25, within 30%); both lower the "
+                 f"BSCB leak excess of days 14-42 by >= {100 * BARRIER_REPAIR_MIN:.0f}%; "
+                 "fractionated >= single bolus",
                  f"BBB gain: MSC {b_msc:+.2f}, fractionated {b_frac:+.2f}, bolus "
-                 f"{b_bolus:+.2f}; permeability vehicle {perm['vehicle']:.2f}, MSC "
-                 f"{perm['IV MSC']:.2f}, fractionated {perm['fractionated sEV']:.2f}", ok)
+                 f"{b_bolus:+.2f}; leak excess days 14-42 lower by {100 * cut['IV MSC']:.0f}% "
+                 f"(MSC), {100 * cut['fractionated sEV']:.0f}% (fractionated)", ok)
+
+
+M1_CUT_MAX = 0.80  # one early dose cannot wipe out M1-like cells for weeks (spec 7b)
+CARGO_LEFT_MAX = 0.25  # copies per cell at day 21, share of their peak
+
+
+def m1_like(res: SimulationResult) -> Any:
+    """M1-like cells of the lesion: macrophages and activated microglia times their M1 share."""
+    return (res["macrophages"] * (1 - res["m2_fraction_macrophages"])
+            + res["microglia_activated"] * (1 - res["m2_fraction_microglia"]))
+
+
+def _check_dilution(r: ScenarioResult) -> Check:
+    def mean_m1(arm: str) -> float:
+        res = r[arm]
+        mask = (res.time >= 7) & (res.time <= 28)
+        return float(np.trapezoid(m1_like(res)[mask], res.time[mask]) / 21)
+
+    cut = 1 - mean_m1("sEV 3 h") / mean_m1("vehicle")
+    copies = r["sEV 3 h"]["mirna_copies_per_macrophage"]
+    left = r["sEV 3 h"].at("mirna_copies_per_macrophage", 21) / float(np.max(copies))
+    ok = cut <= M1_CUT_MAX and left <= CARGO_LEFT_MAX and cut > 0
+    return _check(f"one dose at 3 h: M1-like cells (days 7-28) lower, by <= "
+                 f"{100 * M1_CUT_MAX:.0f}%; miRNA copies per cell at day 21 <= "
+                 f"{100 * CARGO_LEFT_MAX:.0f}% of their peak (cargo diluted and lost)",
+                 f"M1-like cells lower by {100 * cut:.0f}%; copies at day 21 = "
+                 f"{100 * left:.0f}% of peak ({float(np.max(copies)):.3g} copies/cell)", ok)
 
 
 def _check_rnase(r: ScenarioResult) -> Check:
@@ -193,6 +229,16 @@ def _experiments() -> list[Experiment]:
             "R[6]; R[2] (Matsushita 2015)", {"injury": "moderate", "days": 70,
                                              "arms": default_arms()},
             _check_fractionated),
+        Experiment(
+            "early-dose-dilution",
+            "Delivered cargo is diluted and lost with the cells that hold it: one early dose "
+            "cannot reprogram the lesion for weeks", "spec 7b; review 3.4",
+            {"injury": "moderate", "days": 42, "arms": [
+                {"name": "vehicle"},
+                {"name": "sEV 3 h", "doses": [{"product": "sev_naive", "amount": "100 ug",
+                                               "route": "iv", "schedule": "bolus",
+                                               "start": 0.125}]}]},
+            _check_dilution),
         Experiment(
             "rnase", "RNase-treated sEVs lose the protective effect", "R[47]",
             {"injury": "moderate", "days": 70, "arms": [

@@ -43,6 +43,16 @@ class ObservationRuns:
         self.parameters = parameters or default_parameters()
         self._runs: dict[tuple[str, str], SimulationResult] = {}
 
+    def run_at(self, injury: str, protocol: str, severity: float) -> SimulationResult:
+        """A run of ``injury``'s preset with its severity set to ``severity`` (a study's own)."""
+        key = (f"{injury}@{severity:.6g}", protocol)
+        if key not in self._runs:
+            doses = tuple(Dose.from_json(d) for d in json.loads(protocol)) if protocol else ()
+            self._runs[key] = Simulation(parameters=self.parameters, injury=injury,
+                                         protocol=Protocol(doses)).run(
+                DAYS, dt=1.0, values={"injury_severity": severity})
+        return self._runs[key]
+
     def run(self, injury: str, protocol: str = "", days: float = DAYS) -> SimulationResult:
         key = (injury, protocol)
         if key not in self._runs:
@@ -211,6 +221,70 @@ def check_row(row: Any, runs: ObservationRuns) -> Check:
     raise ValueError(f"unknown comparison {comp!r} in row {row['obs_id']}")
 
 
+FIT_SDS = 2.0  # a number is matched when cordsim lies within this many of its SDs
+
+
+def fitted_observation_values() -> dict[str, float]:
+    """The observation parameters and study severities the shipped calibration estimated
+    (``data/calibration/estimates.csv``), or none when it holds none."""
+    from cordsim.data import data_path
+
+    path = data_path("calibration", "estimates.csv")
+    if not path.exists():
+        return {}
+    import pandas as pd
+
+    est = pd.read_csv(path)
+    return {str(k): float(v) for k, v in zip(est["parameterId"], est["estimate"], strict=True)}
+
+
+def _observe(formula: str, treated: SimulationResult, vehicle: SimulationResult | None,
+             params: dict[str, float], day: float) -> float:
+    import sympy
+
+    from cordsim.io.sbml import TWIN_PREFIX
+
+    expr = sympy.sympify(formula)
+    values = {}
+    for sym in expr.free_symbols:
+        name = str(sym)
+        if name.startswith(TWIN_PREFIX):
+            values[sym] = vehicle.at(name.removeprefix(TWIN_PREFIX), day)  # type: ignore[union-attr]
+        elif name in params:
+            values[sym] = params[name]
+        else:
+            values[sym] = treated.at(name, day)
+    return float(expr.subs(values))
+
+
+def fit_row_check(row: Any, runs: ObservationRuns, fitted: dict[str, float]) -> Check:
+    """A number of the dataset through its observation model (``assays.toml``): cordsim's value
+    at the row's day, with the study's fitted severity (calibration studies) or its injury
+    preset (a held-out study is a new study), passes within :data:`FIT_SDS` of the row's SD."""
+    from cordsim.data import assays, injury_presets
+    from cordsim.io.petab import _injury_of, row_sigma, severity_id
+
+    models = assays()
+    model = models["models"][row["observation_model"]]
+    params = {k: float(v["value"]) for k, v in models["parameters"].items()}
+    params.update({k: v for k, v in fitted.items() if k in params})
+    injury = _injury_of(row)
+    severity = float(injury_presets()[injury]["injury_severity"])
+    if row["design"] != "meta-analysis" and injury != "none":
+        severity = fitted.get(severity_id(row), severity)
+    day = _num(row["time_day"])
+    formula = model["formula"]
+    if row["design"] == "meta-analysis" and "vehicle__" in formula:
+        formula = models["pooled"]["formula"].format(formula=formula)
+    treated = runs.run_at(injury, row["protocol"], severity)
+    vehicle = runs.run_at(injury, "", severity) if "vehicle__" in formula else None
+    value = _observe(formula, treated, vehicle, params, day)
+    sd = row_sigma(row, model)
+    observed = _num(row["value"])
+    return Check(f"{value:.3g} at day {day:g}", abs(value - observed) <= FIT_SDS * sd,
+                 f"{observed:g} +- {FIT_SDS:g} x {sd:.2g} ({row['observation_model']})")
+
+
 def check_observations(parameters: ParameterSet | None = None, *, progress: bool = False
                        ) -> Any:
     """Every ``check`` and ``fit`` row of the dataset against cordsim; a DataFrame with the
@@ -220,12 +294,14 @@ def check_observations(parameters: ParameterSet | None = None, *, progress: bool
 
     runs = ObservationRuns(parameters)
     df = observations()
+    fitted = fitted_observation_values()
     rows = []
     todo = df[df["use"].isin(["check", "fit"])]
     for _, row in tqdm(list(todo.iterrows()), desc="observations", unit="row",
                        disable=not progress):
         try:
-            result = check_row(row, runs)
+            result = (fit_row_check(row, runs, fitted) if row["use"] == "fit"
+                      else check_row(row, runs))
         except Exception as exc:  # noqa: BLE001 - a crashing check is a failed one
             result = Check(f"error: {exc}", False, "")
         rows.append({"id": row["obs_id"], "claim": row["measure"], "source": row["source"],

@@ -1,14 +1,18 @@
 """The calibration problem as PEtab v1: cordsim's SBML, conditions, observables, measurements,
 parameters with bounds and priors.
 
-The shipped problem is built from the observation dataset's ``fit`` rows (calibration set
-only) and the calibration spec ``data/calibration/estimated.tsv`` (which parameters are
-estimated, their bounds and priors). Conditions set the injury (``injury_severity``,
-``compression_ischemia``), the product's parameters and bolus *slots*: the exported SBML has
-one event per slot (``dose_<state>_<k>_time``/``_amount``), so one model serves every
-protocol. A treatment effect is an observable of one simulation: the SBML carries an
-untreated twin of the animal (ids prefixed ``vehicle__``), so ``bbb_score -
-vehicle__bbb_score`` is the gain over vehicle.
+The shipped problem is built from the dataset's ``fit`` rows of the calibration set
+(``data/observations/measurements.csv``), each read through its observation model
+(``data/observations/assays.toml``), and the calibration spec
+``data/calibration/estimated.tsv`` (which cordsim parameters are estimated, their bounds and
+priors). Each study's rows share one injury severity, estimated from the study's own rows
+(``severity_<study>``, prior centred on its injury preset): studies are matched by their own
+vehicle groups, not forced onto a preset. Pooled (meta-analysis) rows run the moderate preset.
+Conditions set the injury (``injury_severity``, ``compression_ischemia``), the product's
+parameters and bolus *slots*: the exported SBML has one event per slot
+(``dose_<state>_<k>_time``/``_amount``), so one model serves every protocol. A treatment effect
+is an observable of one simulation: the SBML carries an untreated twin of the animal (ids
+prefixed ``vehicle__``), so ``bbb_score - vehicle__bbb_score`` is the gain over vehicle.
 
 Examples
 --------
@@ -21,19 +25,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cordsim.data import data_path, default_parameters, observations
+from cordsim.data import assays, data_path, default_parameters, injury_presets, observations
 from cordsim.design.dosing import Dose, Protocol
 from cordsim.errors import ScenarioError
 from cordsim.io.sbml import NEVER, TWIN_PREFIX, dose_slot_ids
 
 CALIBRATION_SPEC = ("calibration", "estimated.tsv")
 PROBLEM_NAME = "cordsim_rat_calibration"
+SEVERITY_PRIOR_SD = 0.1  # a study's severity around its injury preset (linear scale)
+SEVERITY_BOUNDS = (0.05, 1.0)
+SEVERITY_LABELS = {"mild": "mild", "moderate": "moderate", "severe": "severe",
+                   "compression": "compression"}
 
 
 @contextlib.contextmanager
@@ -60,49 +69,137 @@ def calibration_spec() -> Any:
     return pd.read_csv(data_path(*CALIBRATION_SPEC), sep="\t", comment="#")
 
 
-def _condition_id(injury: str, protocol: str) -> str:
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def _protocol_id(protocol: str) -> str:
     if not protocol:
-        return f"{injury}_untreated"
+        return "untreated"
     doses = json.loads(protocol)
     # every setting that changes what is given: a 'times' schedule's offsets too
     parts = [f"{d['product']}_{d['route']}_{d['amount']}_d{d['start']:g}"
              + (f"x{d['count']}" if d.get("count", 1) > 1 else "")
              + ("_at_" + "_".join(f"{t:g}" for t in d["times"])
                 if d.get("schedule") == "times" else "") for d in doses]
-    text = f"{injury}_" + "_".join(parts)
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
-
-
-def _observable_id(model: str, comparison: str) -> str:
-    base = "".join(c if c.isalnum() else "_" for c in model)
-    return f"gain_{base}" if comparison == "gain" else f"obs_{base}"
+    return _slug("_".join(parts))
 
 
 def _protocol(text: str) -> Protocol:
     return Protocol(tuple(Dose.from_json(d) for d in json.loads(text)) if text else ())
 
 
-def problem_tables() -> dict[str, Any]:
-    """The four PEtab tables of the calibration problem (from the dataset's fit rows)."""
-    import pandas as pd
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
 
-    from cordsim.data import injury_presets
+
+def _spread_bounds(text: str) -> tuple[float, float] | None:
+    """'lo-hi' or 'lo to hi' (negative numbers allowed) as two numbers."""
+    import re
+
+    m = re.fullmatch(r"\s*(-?[\d.eE+]+)\s*(?:-|to|–)\s*(-?[\d.eE+]+)\s*", str(text))
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def row_sigma(row: Any, model: dict[str, Any]) -> float:
+    """The SD of a row's number under its observation model: sqrt(se^2 + extra_sd^2), se from
+    the row's spread and n (``assays.toml`` says how each spread type is read)."""
+    value = _number(row["value"])
+    n = _number(row["n"])
+    n = n if n > 0 and str(row.get("n_type", "")) != "studies" else model.get("default_n", 8)
+    kind = str(row["spread_type"]).strip().lower()
+    spread = str(row["spread"]).strip()
+    bounds = _spread_bounds(spread)
+    se = math.nan
+    if spread and kind not in ("none", ""):
+        if kind in ("ci95", "95% ci") and bounds:
+            se = abs(bounds[1] - bounds[0]) / 3.92
+        elif kind in ("range", "iqr") and bounds:
+            se = abs(bounds[1] - bounds[0]) / 4
+        elif kind == "sd" and not math.isnan(_number(spread)):
+            se = _number(spread) / math.sqrt(n)
+        elif not math.isnan(_number(spread)):  # SEM, or a spread of unstated type
+            se = _number(spread)
+    if math.isnan(se):
+        if "default_cv" in model:
+            se = model["default_cv"] * abs(value)
+        else:
+            se = model["default_sd"] / math.sqrt(n)
+    extra = model.get("extra_sd", 0.0)
+    if row.get("design") == "meta-analysis":
+        extra = model.get("pooled_extra_sd", extra)
+    return math.sqrt(se ** 2 + extra ** 2)
+
+
+def severity_id(row: Any) -> str:
+    """The parameter that holds the injury severity of a row's study (or cohort of it)."""
+    return _slug(f"severity_{row['study']}" + (f"_{row['group']}" if row["group"] else ""))
+
+
+def _injury_of(row: Any) -> str:
+    if row["injury"]:
+        return str(row["injury"])
+    label = str(row.get("severity_label", "")).split()[0].lower() if row.get(
+        "severity_label") else ""
+    return SEVERITY_LABELS.get(label, "moderate")
+
+
+def _family(model: str) -> str:
+    """Observation models that estimate the same quantity (a BBB effect as an MD or an SMD)."""
+    return "bbb_effect" if model in ("bbb_md", "bbb_smd") else model
+
+
+def overlapping_sources(fit: Any) -> dict[tuple[str, str], int]:
+    """How many meta-analyses of one pooled-source group (they pool overlapping studies) give
+    rows of one quantity: their rows' SDs are widened by the square root of that number, so
+    that the group counts as one source in the likelihood, as it does in the split."""
+    pooled = fit[fit["source_group"] != ""]
+    counts: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for _, r in pooled.iterrows():
+        counts[(r["source_group"], _family(r["observation_model"]))].add(r["study"])
+    return {k: len(v) for k, v in counts.items()}
+
+
+def problem_tables() -> dict[str, Any]:
+    """The four PEtab tables of the calibration problem (from the dataset's fit rows of the
+    calibration set, through their observation models)."""
+    import pandas as pd
 
     rows = observations()
     fit = rows[(rows["use"] == "fit") & (rows["set"] == "calibration")]
+    models = assays()["models"]
+    overlap = overlapping_sources(fit)
+    presets = injury_presets()
     conditions: dict[str, dict[str, Any]] = {}
+    severities: dict[str, dict[str, Any]] = {}
     slots_used: dict[str, int] = defaultdict(int)
     measurements, observables = [], {}
     for _, r in fit.iterrows():
+        name = r["observation_model"]
+        if name not in models:
+            raise ScenarioError(f"observation {r['obs_id']}: observation model {name!r} is not "
+                                f"in assays.toml ({', '.join(sorted(models))})")
         if any(d.schedule == "infusion" for d in _protocol(r["protocol"]).doses):
             raise ScenarioError(f"observation {r['obs_id']}: an infusion cannot be exported to "
                                 f"PEtab (the problem's doses are bolus events); give the row a "
                                 f"bolus, daily or 'times' protocol")
-        cid = _condition_id(r["injury"], r["protocol"])
+        if math.isnan(_number(r["time_day"])) or math.isnan(_number(r["value"])):
+            raise ScenarioError(f"observation {r['obs_id']}: a fit row needs a number and a "
+                                "day")
+        injury = _injury_of(r)
+        preset = presets[injury]
+        pooled = r["design"] == "meta-analysis" or injury == "none"
+        severity: Any = float(preset["injury_severity"])
+        if not pooled:
+            severity = severity_id(r)
+            severities.setdefault(severity, {"prior": float(preset["injury_severity"]),
+                                             "injury": injury, "study": r["study"]})
+        cid = _slug(f"{r['study']}_{r['group']}_{injury}_{_protocol_id(r['protocol'])}")
         if cid not in conditions:
-            preset = injury_presets()[r["injury"]]
-            cond: dict[str, Any] = {"conditionId": cid,
-                                    "injury_severity": float(preset["injury_severity"]),
+            cond: dict[str, Any] = {"conditionId": cid, "injury_severity": severity,
                                     "compression_ischemia": float(preset["compression_ischemia"])}
             count: dict[str, int] = defaultdict(int)
             protocol = _protocol(r["protocol"])
@@ -115,17 +212,21 @@ def problem_tables() -> dict[str, Any]:
             for state, k in count.items():
                 slots_used[state] = max(slots_used[state], k)
             conditions[cid] = cond
-        oid = _observable_id(r["model"], r["comparison"])
-        formula = (f"{r['model']} - {TWIN_PREFIX}{r['model']}" if r["comparison"] == "gain"
-                   else r["model"])
-        observables[oid] = {"observableId": oid, "observableName": " ".join(
-                                r["measure"][:60].split()),
-                            "observableFormula": formula, "observableTransformation": "lin",
+        formula = models[name]["formula"]
+        oid = f"obs_{name}"
+        if r["design"] == "meta-analysis" and TWIN_PREFIX in formula:
+            formula = assays()["pooled"]["formula"].format(formula=formula)
+            oid = f"obs_{name}_pooled"
+        observables[oid] = {"observableId": oid, "observableName": models[name]["description"][:60],
+                            "observableFormula": formula,
+                            "observableTransformation": "lin",
                             "noiseFormula": f"noiseParameter1_{oid}",
                             "noiseDistribution": "normal"}
         measurements.append({"observableId": oid, "simulationConditionId": cid,
                              "time": float(r["time_day"]), "measurement": float(r["value"]),
-                             "noiseParameters": float(r["sigma"]), "datasetId": r["obs_id"]})
+                             "noiseParameters": row_sigma(r, models[name])
+                             * math.sqrt(overlap.get((r["source_group"], _family(name)), 1)),
+                             "datasetId": r["obs_id"]})
     # every slot appears in every condition (unused: never)
     for cond in conditions.values():
         for state, count in slots_used.items():
@@ -139,14 +240,30 @@ def problem_tables() -> dict[str, Any]:
     for cond in conditions.values():
         for name in product_params:
             cond.setdefault(name, defaults[name])
-    spec = calibration_spec()
     params = []
-    for _, s in spec.iterrows():
+    for _, s in calibration_spec().iterrows():
         params.append({"parameterId": s["parameterId"], "parameterScale": s["parameterScale"],
                        "lowerBound": s["lowerBound"], "upperBound": s["upperBound"],
                        "nominalValue": defaults[s["parameterId"]], "estimate": 1,
                        "objectivePriorType": "parameterScaleNormal",
                        "objectivePriorParameters": f"{s['priorMean']};{s['priorSD']}"})
+    used = " ".join(o["observableFormula"] for o in observables.values())
+    for pid, spec in assays()["parameters"].items():
+        if pid not in used:
+            continue
+        log = spec["scale"] == "log10"
+        mean = math.log10(spec["prior_mean"]) if log else spec["prior_mean"]
+        params.append({"parameterId": pid, "parameterScale": spec["scale"],
+                       "lowerBound": spec["bounds"][0], "upperBound": spec["bounds"][1],
+                       "nominalValue": spec["value"], "estimate": 1,
+                       "objectivePriorType": "parameterScaleNormal",
+                       "objectivePriorParameters": f"{mean};{spec['prior_sd']}"})
+    for pid, sev in sorted(severities.items()):
+        params.append({"parameterId": pid, "parameterScale": "lin",
+                       "lowerBound": SEVERITY_BOUNDS[0], "upperBound": SEVERITY_BOUNDS[1],
+                       "nominalValue": sev["prior"], "estimate": 1,
+                       "objectivePriorType": "parameterScaleNormal",
+                       "objectivePriorParameters": f"{sev['prior']};{SEVERITY_PRIOR_SD}"})
     tables = {
         "conditions": pd.DataFrame(list(conditions.values())).set_index("conditionId"),
         "observables": pd.DataFrame(list(observables.values())).set_index("observableId"),
