@@ -44,6 +44,29 @@ class ParamRecord:
     scale: str = "log10"
 
 
+AT_BOUND = 0.01  # a value within this share of its bounds' width (in its scale) sits on one
+
+
+def at_bound(rec: ParamRecord) -> bool:
+    """Whether a parameter's value sits on one of its bounds: within :data:`AT_BOUND` of the
+    bounds' width, measured in its scale (log10 when the scale is logarithmic and the bounds
+    positive).
+
+    >>> at_bound(ParamRecord("k", 1.0, "1/day", (1.0, 100.0), "", "fitted", "x"))
+    True
+    >>> at_bound(ParamRecord("k", 10.0, "1/day", (1.0, 100.0), "", "fitted", "x"))
+    False
+    """
+    import math
+
+    lo, hi = rec.bounds
+    v = rec.value
+    if rec.scale.startswith("log") and lo > 0 and v > 0:
+        v, lo, hi = math.log10(v), math.log10(lo), math.log10(hi)
+    width = hi - lo
+    return width > 0 and (v - lo <= AT_BOUND * width or hi - v <= AT_BOUND * width)
+
+
 def _suggest(name: str, pool: list[str]) -> str:
     return did_you_mean(name, pool, cutoff=0.4)
 

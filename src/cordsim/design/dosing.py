@@ -238,7 +238,7 @@ class Dose:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Dose:
-        """A dose from its JSON form (as in ``observations.csv``): lists become tuples."""
+        """A dose from its JSON form (as in the dataset's ``protocol`` column): lists become tuples."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @property

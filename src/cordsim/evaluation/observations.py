@@ -1,4 +1,5 @@
-"""Checks of the observation dataset: each ``check`` or ``fit`` row of ``observations.csv``
+"""Checks of the observation dataset: each ``check`` or ``fit`` row of
+``data/observations/measurements.csv``
 compared with cordsim by the rule written in the row (set a priori, before any fit).
 
 Rules (``comparison``): ``level`` (value at ``time_day`` in [lo, hi]); ``peak_time`` (time of the

@@ -196,6 +196,14 @@ TARGETS: tuple[Target, ...] = (
     Target("microglia_6h", "> 25% of microglia activated at 6 h", "R[10,28]",
            lambda s: s.at("moderate", "microglia_activated", 0.25)
            / s.at("moderate", "microglia_resting", 0.0), 0.25, INF, 0.03),
+    Target("microglia_lead_day3", "activated microglia outnumber macrophages at day 3",
+           "Greenhalgh & David 2014 (mouse); Popovich 1997",
+           lambda s: s.at("moderate", "microglia_activated", 3)
+           / s.at("moderate", "macrophages", 3), 1.0, INF, 0.05),
+    Target("macrophages_lead_day14", "macrophages outnumber activated microglia at day 14",
+           "Greenhalgh & David 2014 (mouse); spec 2: macrophages dominate the lesion core",
+           lambda s: s.at("moderate", "macrophages", 14)
+           / s.at("moderate", "microglia_activated", 14), 1.0, INF, 0.05),
     Target("macrophage_m2_max", "macrophage M2-like share at most 0.5", "Kigerl 2009; spec 2",
            _max_after(_macrophage_m2, 0.5), 0.0, 0.5, 0.03),
     Target("macrophage_m2_late", "macrophage M2-like share at most 0.3 after day 14",

@@ -193,12 +193,15 @@ def literature_points(readout: str, *, injury: str, kind: str = "level",
     if not injury:
         return []
     df = observations()
+    what = df["observable"].where(df["observable"] != "", df["model"])
     if kind == "level":
-        rows = df[(df["model"] == readout) & (df["comparison"] == "level")
+        rows = df[((df["model"] == readout) | (what == readout))
+                  & ((df["comparison"] == "level") | (df["observation_model"] == "bbb")
+                     | (df["observation_model"] == readout))
                   & df["condition"].isin(["untreated", "vehicle"])]
     elif kind == "gain":
-        rows = df[(df["model"] == readout) & (df["comparison"] == "gain")
-                  & (df["condition"] == "treated")]
+        rows = df[((df["model"] == readout) & (df["comparison"] == "gain"))
+                  | ((readout == "bbb_score") & (df["observation_model"] == "bbb_md"))]
     else:
         raise ValueError(f"kind must be 'level' or 'gain', got {kind!r}")
     rows = rows[rows["injury"] == injury]
