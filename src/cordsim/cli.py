@@ -496,7 +496,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     with output_folder(args.out) as out:
         result = calibrate(problem, out, n_starts=args.starts, seed=args.seed,
                            max_nfev=args.max_nfev, workers=args.workers, progress=True,
-                           samples=args.samples, ensemble_steps=args.ensemble_steps)
+                           samples=args.samples, ensemble_steps=args.ensemble_steps,
+                           gradient=args.gradient)
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
     for name, value in result.values.items():
@@ -792,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--workers", type=int, default=1, help="processes for the starts (1)")
     cal.add_argument("--samples", type=int, default=0,
                      help="also run an adaptive-Metropolis chain of this length (0: none)")
+    cal.add_argument("--gradient", choices=("exact", "fd"), default="exact",
+                     help="the optimizer's Jacobian: exact (forward sensitivities, default) "
+                     "or fd (forward differences)")
     cal.add_argument("--ensemble-steps", type=int, default=None,
                      help="emcee steps per walker for the 200-member ensemble (default: "
                      "the shipped ensemble's)")
