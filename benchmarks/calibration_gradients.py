@@ -93,8 +93,11 @@ def main() -> None:
                 "names": obj.names, "max_nfev": args.max_nfev, "at": at.tolist(),
                 "gradient": (obj.jacobian(at).T @ r).tolist()}
         (folder / "spec.json").write_text(json.dumps(spec))
+        env = dict(os.environ)  # the environment's own executables (swig) on the PATH
+        env["PATH"] = f"{Path(args.amici_python).parent}{os.pathsep}{env.get('PATH', '')}"
         proc = subprocess.run([args.amici_python, str(Path(__file__).with_name("amici_petab.py")),
-                               str(folder / "spec.json")], capture_output=True, text=True)
+                               str(folder / "spec.json")], capture_output=True, text=True,
+                              env=env)
         print(proc.stdout.strip() or proc.stderr.strip()[-3000:])
 
 
