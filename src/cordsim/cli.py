@@ -501,7 +501,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                            samples=args.samples, ensemble=args.ensemble,
                            ensemble_steps=args.ensemble_steps,
                            ensemble_draws=args.ensemble_draws,
-                           spec_targets=not args.no_spec_targets)
+                           spec_targets=not args.no_spec_targets, gradient=args.gradient)
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
     for name, value in result.values.items():
@@ -840,6 +840,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how the 200-member ensemble is drawn: importance-resampled "
                      "draws of a widened Laplace approximation (laplace, minutes) or emcee's "
                      "ensemble sampler (emcee, hours on the shipped problem)")
+    cal.add_argument("--gradient", choices=("exact", "fd"), default="exact",
+                     help="the optimizer's Jacobian: exact (forward sensitivities, default) "
+                     "or fd (forward differences)")
     cal.add_argument("--ensemble-steps", type=int, default=None,
                      help="emcee steps per walker (default 10000)")
     cal.add_argument("--ensemble-draws", type=int, default=None,

@@ -25,7 +25,9 @@ from cordsim.run.cohort import animals_for_power, varied_parameters
 def test_issue8_results_are_pure_data_that_round_trip(tmp_path):
     res = cordsim.Simulation(injury="mild").run(days=5, dt=1.0)
     assert {f.name for f in dataclasses.fields(res)} == {
-        "time", "data", "units", "descriptions", "provenance", "status", "reported"}
+        "time", "data", "units", "descriptions", "provenance", "status", "reported",
+        "sensitivity_names", "sensitivity_nominal", "sensitivities"}  # (empty: none asked)
+    assert not res.sensitivity_names and not res.sensitivities
     path = res.to_netcdf(tmp_path / "r.nc")
     back = cordsim.SimulationResult.from_netcdf(path)
     np.testing.assert_array_equal(back.time, res.time)

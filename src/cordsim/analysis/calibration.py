@@ -3,8 +3,11 @@
 :class:`PetabObjective` reads a PEtab problem whose model is cordsim's SBML export (``cordsim
 petab export``: the shipped problem, or a user's own conditions and measurements against it),
 simulates each condition with the compiled kernel and returns the residuals of the PEtab
-likelihood (normal noise) and of the parameters' priors, with their Jacobian by forward
-differences: every perturbed parameter vector of a condition runs in one call of the kernel.
+likelihood (normal noise) and of the parameters' priors, with their Jacobian: exact by
+default, from the forward sensitivities the kernel solves with the states
+(:func:`cordsim.run.sensitivity.solve_sensitivities`) and the observables' own derivatives
+(chain rule), or by forward differences (``gradient="fd"``: every perturbed parameter vector
+of a condition runs in one call of the kernel).
 :func:`calibrate` hands it to pyPESTO (multi-start ``ls_trf``, seeded starts) and writes the
 fitted parameter set, the fit table, the estimates with their uncertainty and figures.
 """
@@ -26,6 +29,7 @@ from cordsim.analysis.uncertainty import bounded_sd, identifiability
 from cordsim.errors import CordsimError, ParameterError
 
 FD_STEP = 1e-4  # forward-difference step in parameter scale (log10 or linear)
+GRADIENTS = ("exact", "fd")  # how PetabObjective.jacobian differentiates the residuals
 FAILED_RESIDUAL = 1e3  # residual of a measurement whose simulation failed
 
 
@@ -54,21 +58,27 @@ class PetabObjective:
     >>> from cordsim.io.petab import export_problem
     >>> obj = PetabObjective(export_problem(tempfile.mkdtemp()))
     >>> r = obj.residuals(obj.nominal)
-    >>> r.size == obj.n_measurements + len(obj.names)
+    >>> r.size == obj.n_measurements + len(obj.targets) + len(obj.names)
     True
     """
 
-    def __init__(self, yaml_path: str | Path, *, spec_targets: bool = True) -> None:
+    def __init__(self, yaml_path: str | Path, *, spec_targets: bool = True,
+                 gradient: str = "exact") -> None:
+        if gradient not in GRADIENTS:
+            raise CordsimError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         self.yaml_path = str(yaml_path)
         self.spec_targets = spec_targets
+        self.gradient = gradient
         self._build()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"yaml_path": self.yaml_path, "spec_targets": self.spec_targets}
+        return {"yaml_path": self.yaml_path, "spec_targets": self.spec_targets,
+                "gradient": self.gradient}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.yaml_path = state["yaml_path"]
         self.spec_targets = state.get("spec_targets", True)
+        self.gradient = state.get("gradient", "exact")
         self._build()
 
     # ------------------------------------------------------------------ reading
@@ -319,6 +329,106 @@ class PetabObjective:
                                (np.asarray(theta) - self.prior_mean) / self.prior_sd])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d residuals / d theta (rows as :meth:`residuals`): exact (forward sensitivities)
+        or by forward differences, as ``gradient`` says. The spec targets' rows come from
+        forward differences in both (each moves only with cordsim's own parameters)."""
+        if self.gradient == "exact":
+            return self.exact_jacobian(theta)
+        return self.fd_jacobian(theta)
+
+    def exact_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d residuals / d theta from forward sensitivities: each condition (and its
+        untreated twin) simulated once with sensitivities to the cordsim parameters that
+        change it (the estimated ones and those its table ties to a problem parameter, such as
+        a study's severity), the observables differentiated by the chain rule (observation
+        parameters directly), then d p / d theta of each scale."""
+        from cordsim.io.sbml import TWIN_PREFIX
+        from cordsim.run.sensitivity import solve_sensitivities
+
+        theta = np.asarray(theta, float)
+        values = self.values(theta)
+        params = {**self.fixed_extra, **values}
+        sim = np.full(self.n_measurements, np.nan)
+        dsim = np.zeros((self.n_measurements, theta.size))
+        grads = self._observable_gradients()
+        for cond in self.conditions:
+            runs = {"": cond.treated}
+            if cond.vehicle is not None:
+                runs[TWIN_PREFIX] = cond.vehicle
+            # the columns: each estimated cordsim parameter, then the referenced ones
+            names = list(self.model_names) + [k for k, ref in cond.refs.items()
+                                              if ref in self._index]
+            column = ([self._index[n] for n in self.model_names]
+                      + [self._index[cond.refs[k]] for k in names[len(self.model_names):]])
+            arrays: dict[str, np.ndarray] = {}
+            derivs: dict[str, np.ndarray] = {}
+            ok = True
+            for prefix, condition in runs.items():
+                st = solve_sensitivities(condition, cond.times, names,
+                                         values=self._animal(cond, values))
+                if not st.ok:
+                    ok = False
+                    break
+                for name in self._read:
+                    arrays[prefix + name] = st.value(name)
+                    derivs[prefix + name] = st.of(name)
+            if not ok:
+                continue  # failed: residual FAILED_RESIDUAL, no slope
+            for m, o, t in cond.rows:
+                k = int(np.searchsorted(cond.times, t))
+                fn, fnames = self.observables[self.obs_ids[o]]
+                args = [arrays[n][k] if n in arrays else params[n] for n in fnames]
+                sim[m] = float(fn(*args))
+                for name, dfn in zip(fnames, grads[self.obs_ids[o]], strict=True):
+                    slope = float(dfn(*args))
+                    if name in arrays:
+                        dsim[m, column] += slope * derivs[name][:, k]
+                    elif name in self._index:  # an estimated observation parameter
+                        dsim[m, self._index[name]] += slope
+        dp_dtheta = np.array([_dvalue_dscale(x, s) for x, s in zip(theta, self.scales,
+                                                                   strict=True)])
+        targets, target_jac = self._target_block(theta)
+        jac = np.vstack([dsim * dp_dtheta[None, :] / self.sigma[:, None], target_jac,
+                         np.diag(1.0 / self.prior_sd)])
+        r = self._residuals(sim, theta, targets)
+        jac[:self.n_measurements][r[:self.n_measurements] == FAILED_RESIDUAL] = 0.0
+        return jac
+
+    def _target_block(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The spec targets' residuals at ``theta`` and their Jacobian by forward differences
+        (one kernel call per standard condition)."""
+        n = theta.size
+        if not self.targets:
+            return np.zeros(0), np.zeros((0, n))
+        steps = np.where(theta + FD_STEP <= self.ub, FD_STEP, -FD_STEP)
+        moved = self.target_residuals(
+            [theta] + [theta + np.eye(n)[i] * steps[i] for i in self._model_idx])
+        jac = np.zeros((len(self.targets), n))
+        for k, i in enumerate(self._model_idx):
+            jac[:, i] = (moved[k + 1] - moved[0]) / steps[i]
+        return moved[0], jac
+
+    def _observable_gradients(self) -> dict[str, list[Any]]:
+        """Each observable's derivative by each name it reads (sympy, lambdified), and which
+        states and outputs the observables read (``_read``)."""
+        if getattr(self, "_grads", None) is None:
+            import sympy
+
+            from cordsim.io.sbml import TWIN_PREFIX
+
+            known = set(self.model.state_names) | set(self.model.output_names)
+            self._grads = {}
+            for oid, row in self.problem.observable_df.iterrows():
+                expr = sympy.sympify(str(row["observableFormula"]))
+                names = self.observables[oid][1]
+                self._grads[oid] = [sympy.lambdify(names, sympy.diff(expr, sympy.Symbol(n)),
+                                                   "numpy") for n in names]
+            self._read = sorted({n.removeprefix(TWIN_PREFIX)
+                                 for _, names in self.observables.values() for n in names
+                                 if n.removeprefix(TWIN_PREFIX) in known})
+        return self._grads
+
+    def fd_jacobian(self, theta: np.ndarray) -> np.ndarray:
         """d residuals / d theta by forward differences: each condition is simulated again
         only for the parameters that change it (one kernel call per condition); observation
         parameters only re-evaluate the formulas."""
@@ -366,6 +476,12 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _dvalue_dscale(x: float, scale: str) -> float:
+    """d value / d x for a parameter at ``x`` in ``scale`` (lin, log, log10)."""
+    value = from_scale(x, scale)
+    return value * math.log(10.0) if scale == "log10" else value if scale == "log" else 1.0
 
 
 def _refuse_unsupported(problem: Any) -> None:
@@ -571,8 +687,8 @@ def add_ensemble_widths(estimates: Any, objective: PetabObjective, samples: Any)
 def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
               max_nfev: int = 100, workers: int = 1, progress: bool = False,
               samples: int = 0, ensemble: str = "laplace", ensemble_steps: int | None = None,
-              ensemble_draws: int | None = None, spec_targets: bool = True
-              ) -> CalibrationResult:
+              ensemble_draws: int | None = None, spec_targets: bool = True,
+              gradient: str = "exact") -> CalibrationResult:
     """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (every estimated
     parameter, the study severities and observation parameters included, with standard errors
     and identifiability), ``fit.csv``, ``targets.csv`` (the spec targets at the fit),
@@ -580,7 +696,9 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ensemble: ``laplace``, importance-resampled draws of a widened Laplace approximation, or
     ``emcee``, the affine-invariant ensemble sampler; diagnostics in ``ensemble.json``),
     ``summary.json`` and figures (fit against data with the data's SD; waterfall of the starts;
-    identifiability). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``)."""
+    identifiability). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``).
+    ``gradient``: the optimizer's Jacobian, ``exact`` (forward sensitivities) or ``fd``
+    (forward differences)."""
     import pandas as pd
 
     from cordsim._optional import require
@@ -600,7 +718,7 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
         require("emcee", "the calibration's ensemble")  # before the fit, not after it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    objective = PetabObjective(yaml_path, spec_targets=spec_targets)
+    objective = PetabObjective(yaml_path, spec_targets=spec_targets, gradient=gradient)
     result = fit(objective, n_starts=n_starts, seed=seed, max_nfev=max_nfev, workers=workers,
                  progress=progress)
     table = fit_table(objective, result.best)
@@ -615,7 +733,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     write_parameter_set({k: v for k, v in result.values.items() if k in objective.model_names},
                         data_path("parameter_sets", "rat.toml"), out / "rat.toml",
                         note=f"fitted by cordsim calibrate ({name})")
-    summary = {"problem": str(yaml_path), "n_starts": n_starts, "seed": seed,
+    summary = {"problem": str(yaml_path), "gradient": gradient, "n_starts": n_starts,
+               "seed": seed,
                "max_nfev": max_nfev, "seconds": round(result.seconds, 1),
                "spec_targets": spec_targets,
                "best_objective": float(result.starts["objective"].iloc[0]),

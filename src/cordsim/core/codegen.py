@@ -66,3 +66,57 @@ def generate_source(sym: SymbolicModel) -> tuple[str, int]:
     src += _body(list(sym.initial), scalar, [f"y0[{i}]" for i in range(n)])
     src += ["    return y0", ""]
     return "\n".join(src), len(entries)
+
+
+def _sparse_block(exprs: list[tuple[int, int, sympy.Expr]], name: str, header: list[str],
+                  printer: PythonCodePrinter, shape: str) -> list[str]:
+    """A function filling the non-zeros of a derivative matrix, row by row, and its pattern
+    (``<NAME>_ROW``, ``<NAME>_COL`` at module level)."""
+    upper = name.upper()
+    src = [f"{upper}_ROW = {[i for i, _, _ in exprs]!r}",
+           f"{upper}_COL = {[j for _, j, _ in exprs]!r}", ""]
+    src += header
+    src += [f"    out = np.empty({shape})"]
+    src += _body([e for _, _, e in exprs], printer, [f"out[{q}]" for q in range(len(exprs))])
+    src += ["    return out", ""]
+    return src
+
+
+def _nonzeros(exprs: tuple[sympy.Expr, ...], symbols: tuple[sympy.Symbol, ...]
+              ) -> list[tuple[int, int, sympy.Expr]]:
+    """(row, column, derivative) of every structurally non-zero d expr_i / d symbol_j."""
+    index = {s: j for j, s in enumerate(symbols)}
+    out = []
+    for i, e in enumerate(exprs):
+        for s in sorted(e.free_symbols & set(index), key=index.__getitem__):
+            d = sympy.diff(e, s)
+            if d != 0:
+                out.append((i, index[s], d))
+    return out
+
+
+def generate_sensitivity_source(sym: SymbolicModel) -> str:
+    """Python source of the derivatives forward sensitivities need, each as its non-zeros
+    with a module-level pattern (``*_ROW``, ``*_COL``):
+
+    - ``dfdp(t, y, p)``: d rhs / d p (scalar code, compiled by numba for the kernel);
+    - ``initial_dp(p)``: d initial state / d p;
+    - ``outputs_dy(t, Y, p)``, ``outputs_dp(t, Y, p)``: d outputs / d states and / d p,
+      vectorized over times like ``outputs`` (non-zeros x times).
+    """
+    scalar = PythonCodePrinter({"fully_qualified_modules": True})
+    vector = NumPyPrinter({"fully_qualified_modules": False})
+    vector._module = "np"
+    params = [f"    {s} = p[{i}]" for i, s in enumerate(sym.param_symbols)]
+    src = ["import math", "import numpy as np", ""]
+    dfdp = _nonzeros(sym.rhs, sym.param_symbols)
+    src += _sparse_block(dfdp, "dfdp", ["def dfdp(t, y, p):", *_unpack(sym)], scalar,
+                         str(len(dfdp)))
+    init = _nonzeros(sym.initial, sym.param_symbols)
+    src += _sparse_block(init, "initial_dp", ["def initial_dp(p):", *params], scalar,
+                         str(len(init)))
+    for name, symbols in (("outputs_dy", sym.state_symbols), ("outputs_dp", sym.param_symbols)):
+        entries = _nonzeros(sym.outputs, symbols)
+        src += _sparse_block(entries, name, [f"def {name}(t, y, p):", *_unpack(sym)], vector,
+                             f"({len(entries)},) + np.shape(t)")
+    return "\n".join(src)

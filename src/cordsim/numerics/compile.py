@@ -48,22 +48,25 @@ class CompiledModel:
 
 @dataclass(frozen=True)
 class KernelFunctions:
-    """A model's functions for the BDF kernel: rhs, jac and the sparse LU, compiled by numba as
-    C callbacks, and the LU's work-array size and elimination order (the ``lu`` of
-    :func:`bdf.solve`)."""
+    """A model's functions for the BDF kernel: rhs, jac and the sparse LU (its solve of one
+    vector and of many), compiled by numba as C callbacks, and the LU's work-array size and
+    elimination order (the ``lu`` of :func:`bdf.solve`)."""
 
     rhs: Callable
     jac: Callable
     lu_assemble: Callable
     lu_factor: Callable
     lu_solve: Callable
+    lu_solve_many: Callable
     lu_size: int
     perm: np.ndarray
 
     @property
     def lu(self) -> tuple:
-        """``(assemble, factor, solve, size, perm)`` for :func:`cordsim.numerics.bdf.solve`."""
-        return self.lu_assemble, self.lu_factor, self.lu_solve, self.lu_size, self.perm
+        """``(assemble, factor, solve, solve_many, size, perm)`` for
+        :func:`cordsim.numerics.bdf.solve`."""
+        return (self.lu_assemble, self.lu_factor, self.lu_solve, self.lu_solve_many,
+                self.lu_size, self.perm)
 
 
 def model_source(model: Model) -> tuple[str, int]:
@@ -108,7 +111,8 @@ def _kernel_functions(model: Model) -> KernelFunctions:
 
     signatures = {"rhs": bdf.RHS_SIGNATURE, "jac": bdf.JAC_SIGNATURE,
                   "sparse_assemble": bdf.LU_ASSEMBLE_SIGNATURE,
-                  "sparse_lu": bdf.LU_FACTOR_SIGNATURE, "sparse_solve": bdf.LU_SOLVE_SIGNATURE}
+                  "sparse_lu": bdf.LU_FACTOR_SIGNATURE, "sparse_solve": bdf.LU_SOLVE_SIGNATURE,
+                  "sparse_solve_many": bdf.LU_SOLVE_MANY_SIGNATURE}
     source = python_functions(model).source  # generated (or read) once per structure
     n = len(model.state_names)
     pattern = sparse_lu.jacobian_pattern(source, n)
@@ -126,7 +130,8 @@ def _kernel_functions(model: Model) -> KernelFunctions:
     return KernelFunctions(
         rhs=dispatchers["rhs"], jac=dispatchers["jac"],
         lu_assemble=dispatchers["sparse_assemble"], lu_factor=dispatchers["sparse_lu"],
-        lu_solve=dispatchers["sparse_solve"], lu_size=int(module.LU_NNZ), perm=perm)
+        lu_solve=dispatchers["sparse_solve"], lu_solve_many=dispatchers["sparse_solve_many"],
+        lu_size=int(module.LU_NNZ), perm=perm)
 
 
 def kernel_functions(model: Model) -> KernelFunctions:

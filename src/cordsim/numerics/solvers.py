@@ -27,10 +27,18 @@ class Solver:
     ``atol`` is per unit of each state's typical magnitude (``Model.state_scales``): state
     ``i`` is integrated with absolute tolerance ``atol * scale[i]`` in its own unit.
 
+    ``sensitivities``: parameters (model parameter names, or ``dose<k>_amount`` and
+    ``dose<k>_start`` for the protocol's k-th dose line, from 1) whose forward sensitivities
+    the compiled engine solves with the states (``SimulationResult.sensitivity``);
+    ``sensitivity_error_control`` also puts them in the error test (smaller steps, more
+    accurate sensitivities; CVODES's ``errconS``).
+
     Examples
     --------
     >>> Solver(method="BDF", rtol=1e-8).method
     'BDF'
+    >>> Solver(sensitivities=["k_sev_uptake"]).sensitivities
+    ('k_sev_uptake',)
     """
 
     method: str = "compiled"  # numba BDF kernel (~30 s to compile once per machine, cached
@@ -39,8 +47,23 @@ class Solver:
     atol: float = 1e-9
     max_step: float = math.inf  # days
     max_steps: int = 200_000  # step attempts per protocol, compiled kernel (~1,000 typical)
+    sensitivities: tuple[str, ...] = ()  # forward sensitivities (compiled engine only)
+    sensitivity_error_control: bool = False
 
     def __post_init__(self) -> None:
+        names = self.sensitivities
+        if isinstance(names, str) or not isinstance(names, list | tuple) \
+                or not all(isinstance(x, str) and x for x in names):
+            raise ScenarioError(f"solver sensitivities must be a list of parameter names, got "
+                                f"{names!r}"[:300])
+        if len(set(names)) != len(names):
+            raise ScenarioError(f"solver sensitivities name a parameter twice: {list(names)}")
+        object.__setattr__(self, "sensitivities", tuple(names))
+        if names and self.method != "compiled":
+            raise ScenarioError(f"sensitivities are solved by the compiled engine only, not "
+                                f"{self.method!r}")
+        if not isinstance(self.sensitivity_error_control, bool):
+            raise ScenarioError("solver sensitivity_error_control must be true or false")
         if self.method not in METHODS:
             raise ScenarioError(f"unknown solver method {self.method!r}; allowed: "
                                 f"{', '.join(METHODS)}")
@@ -57,8 +80,14 @@ class Solver:
                                 f"{self.max_steps!r}")
 
     def as_dict(self) -> dict[str, object]:
-        """Settings as a plain dict (recorded in results)."""
-        return asdict(self)
+        """Settings as a plain dict (recorded in results; the sensitivity settings only when
+        sensitivities are asked for)."""
+        out = asdict(self)
+        if not self.sensitivities:
+            del out["sensitivities"], out["sensitivity_error_control"]
+        else:
+            out["sensitivities"] = list(self.sensitivities)
+        return out
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,35 @@ def sparse_lu(a):
             for u in range(width):
                 a[TARGET[t0 + u]] -= m * a[UROW_POS[u0 + u]]
     return True
+
+
+def sparse_solve_many(a, b, x):
+    k = b.shape[1]
+    for i in range(DIAG_POS.size):
+        src = SOLVE_PERM[i]
+        inv = 1.0 / SOLVE_SCALE[i]
+        for r in range(k):
+            x[i, r] = b[src, r] * inv
+    for c in range(DIAG_POS.size):
+        for e in range(BELOW_PTR[c], BELOW_PTR[c + 1]):
+            i = BELOW_ROW[e]
+            m = a[BELOW_POS[e]]
+            for r in range(k):
+                x[i, r] -= m * x[c, r]
+    for i in range(DIAG_POS.size - 1, -1, -1):
+        for u in range(UROW_PTR[i], UROW_PTR[i + 1]):
+            j = UROW_COL[u]
+            m = a[UROW_POS[u]]
+            for r in range(k):
+                x[i, r] -= m * x[j, r]
+        m = a[DIAG_POS[i]]
+        for r in range(k):
+            x[i, r] *= m
+    for i in range(DIAG_POS.size):
+        dst = SOLVE_PERM[i]
+        s = SOLVE_SCALE[i]
+        for r in range(k):
+            b[dst, r] = x[i, r] * s
 """
 
 
@@ -111,15 +140,19 @@ def _array(name: str, values: list, dtype: str) -> str:
 
 
 def generate_source(pattern: np.ndarray, perm: np.ndarray, scales: np.ndarray) -> str:
-    """Source of ``sparse_assemble(jac, c, a)``, ``sparse_lu(a) -> bool`` and
-    ``sparse_solve(a, b)`` for numba (the module that includes it imports numpy as np).
+    """Source of ``sparse_assemble(jac, c, a)``, ``sparse_lu(a) -> bool``,
+    ``sparse_solve(a, b)`` and ``sparse_solve_many(a, B, X)`` for numba (the module that
+    includes it imports numpy as np).
 
     ``a`` holds the non-zeros of the permuted matrix, then of its factors (L below the
     diagonal, U above, 1 / U's diagonal on it); ``b`` is solved in place, in model order.
     The matrix is that of the states divided by their typical ``scales``
     (``S^-1 (I - c J) S``), so the pivot test compares like with like across units.
     Assembly and factorization loop over index tables (~100 calls per trajectory); the
-    solve, called at every Newton iteration, is straight-line code.
+    solve, called at every Newton iteration, is straight-line code. ``sparse_solve_many``
+    solves the columns of ``B`` (states x k, model order) in place (``X``: scratch of its
+    shape) in one sweep over the factors' tables, its inner loops over the k columns: the
+    forward sensitivities' solves, one column each.
     """
     n = len(pattern)
     fill = fill_pattern(pattern, perm)
@@ -133,21 +166,27 @@ def generate_source(pattern: np.ndarray, perm: np.ndarray, scales: np.ndarray) -
                                 for i, j in pos], "float64"),
            _array("ASM_DIAG", [1.0 if i == j else 0.0 for i, j in pos], "float64")]
     diag, below_ptr, below, urow_ptr, urow, target_ptr, target = [], [0], [], [0], [], [], []
+    below_row, urow_col = [], []
     for k in range(n):
         diag.append(pos[(k, k)])
         ks = [j for j in range(k + 1, n) if fill[k, j]]
         urow += [pos[(k, j)] for j in ks]
+        urow_col += ks
         urow_ptr.append(len(urow))
         for i in range(k + 1, n):
             if fill[i, k]:
                 below.append(pos[(i, k)])
+                below_row.append(i)
                 target_ptr.append(len(target))
                 target += [pos[(i, j)] for j in ks]
         below_ptr.append(len(below))
     for name, values in (("DIAG_POS", diag), ("BELOW_PTR", below_ptr), ("BELOW_POS", below),
                          ("UROW_PTR", urow_ptr), ("UROW_POS", urow),
-                         ("TARGET_PTR", target_ptr), ("TARGET", target)):
+                         ("TARGET_PTR", target_ptr), ("TARGET", target),
+                         ("BELOW_ROW", below_row), ("UROW_COL", urow_col),
+                         ("SOLVE_PERM", [int(i) for i in perm])):
         src.append(_array(name, values, "int64"))
+    src.append(_array("SOLVE_SCALE", [float(scales[i]) for i in perm], "float64"))
     src.append(_LOOPS)
 
     def scaled(expr: str, factor: float) -> str:

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ TIMECOURSE_COLUMNS = (
     "mirna_copies_per_macrophage",
 )
 ENDPOINT_DAYS = (1, 7, 14, 28, 42, 70)
+SENSITIVITY_VARIABLE = "sensitivity"  # NetCDF: (variable, parameter, time)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ class SimulationResult:
     """Time courses of every state and output of one simulation.
 
     ``result[name]`` returns the array for a state, an output or ``time_day`` on the full
-    solution grid; ``reported`` marks the rows on the user's report grid.
+    solution grid; ``reported`` marks the rows on the user's report grid. A run with
+    ``Solver(sensitivities=[...])`` also holds d(every variable)/d(each of
+    ``sensitivity_names``) (:meth:`sensitivity`).
     """
 
     time: np.ndarray
@@ -103,6 +106,9 @@ class SimulationResult:
     provenance: Provenance = field(default_factory=Provenance)
     status: str = "ok"
     reported: np.ndarray | None = None
+    sensitivity_names: tuple[str, ...] = ()
+    sensitivity_nominal: tuple[float, ...] = ()  # each parameter's value in the run
+    sensitivities: dict[str, np.ndarray] = field(default_factory=dict)  # (parameters x time)
 
     @classmethod
     def from_arrays(cls, time: np.ndarray, data: dict[str, np.ndarray], *, model: Any,
@@ -140,6 +146,40 @@ class SimulationResult:
         except KeyError:
             hint = did_you_mean(name, self.data, cutoff=0.6)
             raise KeyError(f"no variable {name!r} in the result{hint}") from None
+
+    def with_sensitivities(self, names: tuple[str, ...], nominal: Any,
+                           sensitivities: dict[str, np.ndarray]) -> SimulationResult:
+        """This result with forward sensitivities (variable -> parameters x times)."""
+        return replace(self, sensitivity_names=tuple(names),
+                       sensitivity_nominal=tuple(float(x) for x in nominal),
+                       sensitivities={k: np.asarray(v, dtype=float)
+                                      for k, v in sensitivities.items()})
+
+    def sensitivity(self, variable: str, parameter: str, *, scale: str = "lin",
+                    full: bool = False) -> np.ndarray:
+        """d ``variable`` / d ``parameter`` on the report times (every solution point with
+        ``full``), per unit of the parameter in its declared unit (a dose amount: per cell
+        or particle; a dose start: per day); ``scale="log10"`` gives d variable / d log10
+        parameter (the parameter's value times ln 10 times the former).
+
+        Needs a run with ``Solver(sensitivities=[..., parameter])``.
+        """
+        if not self.sensitivity_names:
+            raise ScenarioError("this result has no sensitivities: run with "
+                                "Solver(sensitivities=[...])")
+        if parameter not in self.sensitivity_names:
+            raise ScenarioError(f"no sensitivity to {parameter!r}; this run has "
+                                f"{', '.join(self.sensitivity_names)}")
+        if scale not in ("lin", "log10"):
+            raise ScenarioError(f"scale must be 'lin' or 'log10', got {scale!r}")
+        if variable not in self.sensitivities:
+            raise KeyError(f"no variable {variable!r} in the result"
+                           f"{did_you_mean(variable, self.sensitivities, cutoff=0.6)}")
+        j = self.sensitivity_names.index(parameter)
+        values = self.sensitivities[variable][j]
+        if scale == "log10":
+            values = values * self.sensitivity_nominal[j] * np.log(10.0)
+        return values if full else values[self.report_index]
 
     def at(self, name: str, day: float) -> float:
         """Value of a variable at a given day (linear interpolation between solution
@@ -201,10 +241,22 @@ class SimulationResult:
             coords["reported"] = ("time", mask.astype(np.int8),
                                   {"long_name": "1 = on the report grid (dt), 0 = analysis "
                                                 "time"})
-        return xr.Dataset(
-            {k: ("time", v[rows], {"units": self.units[k], "long_name": self.descriptions[k]})
-             for k, v in self.data.items()},
-            coords=coords, attrs=self.attrs)
+        variables: dict[str, Any] = {
+            k: ("time", v[rows], {"units": self.units[k], "long_name": self.descriptions[k]})
+            for k, v in self.data.items()}
+        if self.sensitivity_names:
+            names = [k for k in self.data if k in self.sensitivities]
+            coords["variable"] = ("variable", names)
+            coords["parameter"] = ("parameter", list(self.sensitivity_names))
+            coords["parameter_value"] = ("parameter", np.array(self.sensitivity_nominal),
+                                         {"long_name": "value of the parameter in the run"})
+            variables[SENSITIVITY_VARIABLE] = (
+                ("variable", "parameter", "time"),
+                np.stack([self.sensitivities[k][:, rows] for k in names]),
+                {"long_name": "forward sensitivity d variable / d parameter (per unit of the "
+                              "parameter; dose<k>_amount per cell or particle, dose<k>_start "
+                              "per day)"})
+        return xr.Dataset(variables, coords=coords, attrs=self.attrs)
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the time course table at the report times (``timecourse.csv``)."""
@@ -224,13 +276,20 @@ class SimulationResult:
         analysis times)."""
         reported = (np.asarray(ds["reported"].values, dtype=bool) if "reported" in ds.coords
                     else None)
-        names = [k for k in ds.data_vars]
-        return cls(time=np.asarray(ds["time"].values, dtype=float),
-                   data={k: np.asarray(ds[k].values, dtype=float) for k in names},
-                   units={k: str(ds[k].attrs.get("units", "")) for k in names},
-                   descriptions={k: str(ds[k].attrs.get("long_name", "")) for k in names},
-                   provenance=Provenance.from_attrs(dict(ds.attrs)),
-                   status=str(ds.attrs.get("status", "ok")), reported=reported)
+        names = [k for k in ds.data_vars if k != SENSITIVITY_VARIABLE]
+        result = cls(time=np.asarray(ds["time"].values, dtype=float),
+                     data={k: np.asarray(ds[k].values, dtype=float) for k in names},
+                     units={k: str(ds[k].attrs.get("units", "")) for k in names},
+                     descriptions={k: str(ds[k].attrs.get("long_name", "")) for k in names},
+                     provenance=Provenance.from_attrs(dict(ds.attrs)),
+                     status=str(ds.attrs.get("status", "ok")), reported=reported)
+        if SENSITIVITY_VARIABLE in ds.data_vars:
+            sens = ds[SENSITIVITY_VARIABLE].transpose("variable", "parameter", "time")
+            result = result.with_sensitivities(
+                tuple(str(p) for p in ds["parameter"].values), ds["parameter_value"].values,
+                {str(v): np.asarray(sens.values[i], dtype=float)
+                 for i, v in enumerate(ds["variable"].values)})
+        return result
 
     @classmethod
     def from_netcdf(cls, path: str | Path, arm: str | None = None) -> SimulationResult:
@@ -250,7 +309,7 @@ class SimulationResult:
                                 f"{', '.join(map(repr, arms))}" + ("" if arm is None else
                                                                    f" (got {arm!r})"))
         one = ds.sel(arm=arm).drop_vars("arm")
-        first = next(iter(one.data_vars))
+        first = next(k for k in one.data_vars if k != SENSITIVITY_VARIABLE)
         one = one.isel(time=np.flatnonzero(np.isfinite(one[first].values)))  # its own times
         by_arm = json.loads(ds.attrs.get("provenance_by_arm", "{}"))
         one.attrs = {**by_arm.get(arm, ds.attrs),
@@ -389,6 +448,9 @@ class ScenarioResult:
         import xarray as xr
 
         sets = [res.to_xarray(full=full) for res in self.arms.values()]
+        if len({SENSITIVITY_VARIABLE in d for d in sets}) > 1:  # only some arms have them
+            sets = [d.drop_vars([SENSITIVITY_VARIABLE, "variable", "parameter",
+                                 "parameter_value"], errors="ignore") for d in sets]
         protocols = [ds.attrs.get("protocol", "") for ds in sets]
         ds = xr.concat([d.drop_attrs(deep=False) for d in sets], dim="arm", join="outer",
                        data_vars="all", coords="minimal", compat="override")

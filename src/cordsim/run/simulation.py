@@ -167,17 +167,24 @@ class Simulation:
         t_eval[-1] = days
         is_reported = np.isin(t_eval, reported)
         is_reported[-1] = True
-        traj = self.solve(t_eval, values=values)
-        with np.errstate(all="ignore"):  # a failed run may end in overflowing values
-            outs = (np.asarray(self.compiled.outputs(traj.t, traj.y, traj.p)).reshape(
-                len(self.model.output_names), traj.t.size) if traj.t.size
-                else np.empty((len(self.model.output_names), 0)))
+        sens = None
+        if self.solver.sensitivities:
+            sens = self.solve_sensitivities(t_eval, self.solver.sensitivities, values=values)
+            traj, outs = sens.trajectory, sens.output_values
+        else:
+            traj = self.solve(t_eval, values=values)
+            with np.errstate(all="ignore"):  # a failed run may end in overflowing values
+                outs = (np.asarray(self.compiled.outputs(traj.t, traj.y, traj.p)).reshape(
+                    len(self.model.output_names), traj.t.size) if traj.t.size
+                    else np.empty((len(self.model.output_names), 0)))
         data = {name: traj.y[i] for i, name in enumerate(self.model.state_names)}
         data.update({name: outs[i] for i, name in enumerate(self.model.output_names)})
         result = SimulationResult.from_arrays(traj.t, data, model=self.model,
                                               provenance=self.provenance(values),
                                               status=traj.status,
                                               reported=is_reported[:traj.t.size])
+        if sens is not None:
+            result = result.with_sensitivities(sens.names, sens.nominal, sens.as_dict())
         if not traj.ok and throw:
             raise SimulationError(traj.status + " (partial result in .partial)", partial=result)
         return result
@@ -195,6 +202,15 @@ class Simulation:
                                                           jumps, params, t_eval)
             return self._trajectory(t_all, y_all, p_all, sol, jumps, float(t_eval[-1]))
         return self.solve_batch(t_eval, [values])[0]
+
+    def solve_sensitivities(self, t_eval: np.ndarray, names: Sequence[str], *,
+                            values: Mapping[str, float] | None = None) -> Any:
+        """:meth:`solve` with forward sensitivities of every state and output to ``names``
+        (model parameters, ``dose<k>_amount``, ``dose<k>_start``): a
+        :class:`~cordsim.run.sensitivity.SensitivityTrajectory`, by the compiled engine."""
+        from cordsim.run.sensitivity import solve_sensitivities
+
+        return solve_sensitivities(self, t_eval, names, values=values)
 
     def solve_batch(self, t_eval: np.ndarray,
                     animals: Sequence[Mapping[str, float] | None]) -> list[Trajectory]:
@@ -215,6 +231,18 @@ class Simulation:
             out.append(self._trajectory(sol.t, sol.y, prm[np.minimum(seg, len(cuts) - 2)].T,
                                         sol, jumps, end))
         return out
+
+    def protocol_run(self, t_eval: np.ndarray, values: Mapping[str, float] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the engine integrates for one animal: the output times (a copy, report times
+        next to a dose time snapped to it), the animal's parameters, the protocol's cuts,
+        the state jump at each cut (the last: at the end time) and each segment's
+        parameters."""
+        t_eval = np.array(t_eval, dtype=float)
+        p0 = self._animal_vector(values)
+        cuts, jumps, rates = self._protocol_segments(float(t_eval[-1]))
+        _snap(t_eval, cuts)
+        return t_eval, p0, cuts, jumps, p0[None, :] + rates
 
     def _animal_vector(self, values: Mapping[str, float] | None) -> np.ndarray:
         p0 = self.parameter_vector().copy()
