@@ -65,20 +65,16 @@ class PetabObjective:
 
     # ------------------------------------------------------------------ reading
     def _build(self) -> None:
-        import petab.v1 as petab
         import sympy
 
         from cordsim.biology import CordModel
         from cordsim.core.parameters import apply_layers
         from cordsim.data import default_parameters
-        from cordsim.io.petab import quiet_petab
+        from cordsim.io.formulas import parse_formula
+        from cordsim.io.petab_checks import read_problem
         from cordsim.io.sbml import TWIN_PREFIX
 
-        try:
-            with quiet_petab():
-                problem = petab.Problem.from_yaml(self.yaml_path)
-        except Exception as exc:  # noqa: BLE001 - petab raises many types on a bad file
-            raise CordsimError(f"cannot read PEtab problem {self.yaml_path!r}: {exc}") from None
+        problem = read_problem(self.yaml_path)  # sizes, columns, values checked (exit 2)
         model = CordModel()
         notes = problem.sbml_model.getNotesString() if problem.sbml_model else ""
         if f"model hash {model.structure_hash}" not in notes:
@@ -118,7 +114,10 @@ class PetabObjective:
         known = set(model.state_names) | set(model.output_names)
         self.observables: dict[str, tuple[Any, list[str]]] = {}
         for oid, row in problem.observable_df.iterrows():
-            expr = sympy.sympify(str(row["observableFormula"]))
+            # whitelist parser: a formula in a data file never runs as code (sympify would)
+            expr = parse_formula(row["observableFormula"],
+                                 known | {TWIN_PREFIX + n for n in known},
+                                 what=f"observable {oid}")
             names = sorted(str(s) for s in expr.free_symbols)
             bad = [n for n in names if n.removeprefix(TWIN_PREFIX) not in known]
             if bad:
