@@ -212,6 +212,17 @@ def _dose(spec: DoseSpec, where: str) -> Dose:
         raise ScenarioError(f"{where}: {err}") from None
 
 
+def _check_text(text: str, where: str, *, lines: bool = False) -> None:
+    """Refuse control characters (a NUL broke the NetCDF writer; a newline in a name breaks
+    tables and file headers); ``lines``: a description may hold newlines and tabs."""
+    allowed = "\n\t\r" if lines else ""
+    bad = next((c for c in text if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in allowed),
+               None)
+    if bad is not None:
+        raise ScenarioError(f"{where}: control character U+{ord(bad):04X} is not allowed "
+                            f"(got {text[:60]!r})")
+
+
 def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
     """Validate parsed TOML (a dict) against the schema and build a :class:`Scenario`.
 
@@ -231,6 +242,12 @@ def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
     except _ValidationError as err:
         raise _schema_error(err, name) from None
     name = spec.name or name
+    _check_text(name, f"scenario {name!r}: name")
+    _check_text(spec.description, f"scenario {name!r}: description", lines=True)
+    _check_text(spec.source, f"scenario {name!r}: source", lines=True)
+    for i, raw in enumerate(spec.arms):
+        if raw.name is not None:
+            _check_text(raw.name, f"scenario {name!r}: arms[{i}].name")
     species = check_species(spec.species)
     injury = Injury(spec.injury)
     days, dt = float(spec.days), float(spec.dt)
