@@ -46,7 +46,8 @@ def _with_dose(**dose):
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app()) as c:
+    # the app answers only requests that name the address it listens on (127.0.0.1)
+    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
         yield c
 
 
