@@ -177,7 +177,12 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     if args.name not in experiment_names():
         run_experiment(args.name)  # raises the error naming the allowed experiments
     folder = args.out if args.out is not None else f"results/experiments/{args.name}"
-    with output_folder(folder, command="experiment") as tmp:  # an empty --out is refused
+    from cordsim.io.writers import RUN_OUTPUTS
+
+    # an empty --out is refused, not the default; a folder written before manifests existed
+    # (its own output names only) is replaced
+    with output_folder(folder, command="experiment",
+                       known=(*RUN_OUTPUTS, "check.csv", "uptake_assay.csv")) as tmp:
         res, check = run_experiment(args.name, tmp, progress=True)
     out = Path(folder)
     if hasattr(res, "endpoints"):
@@ -345,7 +350,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     settings = dict(parse_vary(v) for v in args.vary)
     if len(settings) != len(args.vary):
         raise ScenarioError("--vary: each setting once")
-    with output_folder(args.out, command="scan") as tmp:
+    with output_folder(args.out, command="scan",
+                       known=("scan.csv", "scan.nc", "figures")) as tmp:
         ds = scan(args.scenario, args.arm, settings, endpoint=args.endpoint, n=args.n,
                   seed=args.seed, threshold=args.threshold, progress=not args.quiet)
         table = ds.to_dataframe().reset_index()
@@ -393,7 +399,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     constraints = Constraints(total_dose=budget, max_injections=args.max_injections,
                               earliest=args.earliest, latest=args.latest,
                               infusion=not args.no_infusion, routes=routes)
-    with output_folder(args.out, command="optimize") as out:
+    with output_folder(args.out, command="optimize",
+                       known=("trials.csv", "pareto.csv", "summary.json", "figures")) as out:
         result = optimize_protocol(args.scenario, args.arm, constraints=constraints,
                                    objective=args.objective, threshold=args.threshold,
                                    endpoint=args.endpoint, n=args.n, trials=args.trials,
@@ -437,7 +444,7 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
 
     obs = graft_observations()
     days = sorted(obs["graft_day"].unique())
-    with output_folder(args.out, command="grafts") as out:
+    with output_folder(args.out, command="grafts", known=("graft_*",)) as out:
         curves = pd.concat([survival_curves(days, route=r) for r in ("intralesional",
                                                                        "intrathecal")],
                            ignore_index=True)
@@ -467,7 +474,8 @@ def _number(text: str, name: str) -> float:
 def _cmd_petab(args: argparse.Namespace) -> int:
     from cordsim.io.petab import export_problem, lint
 
-    with output_folder(args.out, command="petab export") as out:
+    with output_folder(args.out, command="petab export",
+                       known=("model.xml", "*.tsv", "*.yaml")) as out:
         path = export_problem(out)
     path = published([path], out, args.out)[0]
     ok = lint(path)
@@ -491,7 +499,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                  else args.ensemble_steps, 10, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
-    with output_folder(args.out, command="calibrate") as tmp:
+    with output_folder(args.out, command="calibrate",
+                       known=("*.csv", "*.json", "rat.toml", "fig_*.png", "mcmc_*")) as tmp:
         result = calibrate(problem, tmp, n_starts=args.starts, seed=args.seed,
                            max_nfev=args.max_nfev, workers=args.workers, progress=True,
                            samples=args.samples, ensemble_steps=args.ensemble_steps)
@@ -578,7 +587,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--csv must name a file, got {args.csv!r}")
     with contextlib.ExitStack() as folders:
         csv_tmp = folders.enter_context(output_file(csv)) if csv is not None else None
-        out = folders.enter_context(output_folder(args.out, command="validate")) \
+        out = folders.enter_context(output_folder(args.out, command="validate",
+                                                 known=("validation.csv",))) \
             if args.out is not None else None
         table = validate(progress=not args.quiet)
         counts = None

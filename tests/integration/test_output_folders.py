@@ -124,6 +124,17 @@ def test_a_folder_of_someone_elses_files_is_not_replaced(tmp_path, capsys, monke
         assert "is this folder or one above it" in capsys.readouterr().err
 
 
+def test_a_file_added_to_a_run_folder_is_not_deleted_by_the_next_run(earlier, capsys):
+    out, _ = earlier
+    (out / "notes.txt").write_text("my notes")
+    assert main(["run", "natural-history", "--days", "7", "--out", str(out)]) == \
+        EXIT_BAD_INPUT
+    assert "holds files no cordsim run wrote (notes.txt)" in capsys.readouterr().err
+    (out / "notes.txt").unlink()
+    (out / "report.html").write_text("a report made from the run")  # may be replaced
+    assert main(["run", "natural-history", "--days", "7", "--out", str(out)]) == EXIT_OK
+
+
 def test_a_folder_from_an_earlier_cordsim_is_replaced(tmp_path):
     """A run folder written before manifests (its own output names only) is replaced."""
     out = tmp_path / "old"

@@ -202,15 +202,16 @@ def _check_replaceable(out: Path, known: tuple[str, ...]) -> None:
         return
     if not out.is_dir():
         raise ScenarioError(f"output folder {str(out)!r} exists and is not a folder")
-    if read_manifest(out) is not None:
-        return
+    manifest = read_manifest(out)
+    if manifest is not None:  # a cordsim folder: its own files, and what may be added later
+        known = (MANIFEST, *ADDED_LATER, *{name.split("/")[0] for name in manifest["files"]})
     entries = sorted(p.name for p in out.iterdir())
     foreign = [n for n in entries if not any(fnmatch.fnmatch(n, pat) for pat in known)]
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise ScenarioError(f"output folder {str(out)!r} holds files no cordsim run wrote "
                             f"({shown}); cordsim replaces its output folder as a whole, so "
-                            "give a new or empty folder")
+                            "give a new or empty folder (or move those files)")
 
 
 def _resolve(path: str | Path) -> Path:
