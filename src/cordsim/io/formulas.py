@@ -19,6 +19,8 @@ Traceback (most recent call last):
 cordsim.errors.CordsimError: formula "__import__...": "__import__('os').system" is not a ...
 >>> parse_number(" 1e-3 ", what="nominalValue of k_x")
 0.001
+>>> parse_number("1/4", what="upperBound of k_x", formulas=True)
+0.25
 """
 
 from __future__ import annotations
@@ -161,9 +163,11 @@ def _finite(value: float, where: str, shown: str) -> float:
     return value
 
 
-def parse_number(text: Any, *, what: str) -> float:
-    """A finite number from a table cell (a number, or text holding one number, parsed by
-    :func:`parse_formula` with no names allowed); a :class:`CordsimError` naming ``what``."""
+def parse_number(text: Any, *, what: str, formulas: bool = False) -> float:
+    """A finite number from a table cell: a number, or text holding one; with ``formulas``
+    also arithmetic of numbers (``1/3``), parsed by :func:`parse_formula` with no names
+    allowed. A :class:`CordsimError` naming ``what`` otherwise (a formula where a number is
+    read says so, with its value)."""
     if isinstance(text, bool):
         raise CordsimError(f"{what}: {text!r} is not a number")
     if isinstance(text, int | float):
@@ -181,7 +185,10 @@ def parse_number(text: Any, *, what: str) -> float:
     if not expr.is_number:
         raise CordsimError(f"{what}: {text!r} is not a number")
     try:
-        value = float(expr)
+        value = _finite(float(expr), f"{what}: ", repr(text))
     except (TypeError, OverflowError):
         raise CordsimError(f"{what}: {text!r} is not a real number") from None
-    return _finite(value, f"{what}: ", repr(text))
+    if not formulas:
+        raise CordsimError(f"{what}: {text!r} is a formula; a number is read here (give its "
+                           f"value, {value:.12g})")
+    return value
