@@ -201,3 +201,6 @@ def test_a_scheduler_address_warns_that_it_must_be_trusted_and_garbage_is_exit_2
                  "did not answer as a Dask scheduler")
     finally:
         server.close()
+    import dask
+
+    assert dask.config.get("scheduler", None) != "dask.distributed"  # no global left over

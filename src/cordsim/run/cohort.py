@@ -497,18 +497,26 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
 
 def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
               scheduler: str, bar: Any, owner: int | None) -> None:
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
     cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                            processes=True, dashboard_address=None) if scheduler == "local" \
         else None
     try:
+        before = dask.config.get("scheduler", None)
         try:
             client = Client(cluster if cluster is not None else scheduler, timeout=30)
-        except OSError as exc:
-            raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
-                from None
-        except Exception as exc:  # noqa: BLE001 - a peer that is no Dask scheduler
+        except Exception as exc:
+            # a client that fails to connect has already made itself dask's scheduler, and
+            # xarray then took its dead lock for every NetCDF file this process wrote
+            if before is None:
+                dask.config.config.pop("scheduler", None)
+            else:
+                dask.config.set(scheduler=before)
+            if isinstance(exc, OSError):
+                raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: "
+                                    f"{exc}") from None
             if cluster is not None:
                 raise
             raise ScenarioError(f"the peer at {scheduler} did not answer as a Dask scheduler "
