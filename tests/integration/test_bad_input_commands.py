@@ -202,5 +202,8 @@ def test_a_scheduler_address_warns_that_it_must_be_trusted_and_garbage_is_exit_2
     finally:
         server.close()
     import dask
+    from distributed import default_client
 
     assert dask.config.get("scheduler", None) != "dask.distributed"  # no global left over
+    with pytest.raises(ValueError, match="No clients found"):
+        default_client()

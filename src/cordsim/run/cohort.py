@@ -497,23 +497,19 @@ def run_cohort(spec: CohortSpec, out: str | Path, *, workers: int | None = None,
 
 def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
               scheduler: str, bar: Any, owner: int | None) -> None:
-    import dask
     from distributed import Client, LocalCluster, as_completed
 
     cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                            processes=True, dashboard_address=None) if scheduler == "local" \
         else None
     try:
-        before = dask.config.get("scheduler", None)
         try:
-            client = Client(cluster if cluster is not None else scheduler, timeout=30)
+            # the process's default client only while the chunks run (as_current below): a
+            # default client that failed to connect stayed registered, and xarray then took
+            # its dead lock for every NetCDF file the process wrote
+            client = Client(cluster if cluster is not None else scheduler, timeout=30,
+                            set_as_default=False)
         except Exception as exc:
-            # a client that fails to connect has already made itself dask's scheduler, and
-            # xarray then took its dead lock for every NetCDF file this process wrote
-            if before is None:
-                dask.config.config.pop("scheduler", None)
-            else:
-                dask.config.set(scheduler=before)
             if isinstance(exc, OSError):
                 raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: "
                                     f"{exc}") from None
@@ -521,7 +517,7 @@ def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
                 raise
             raise ScenarioError(f"the peer at {scheduler} did not answer as a Dask scheduler "
                                 f"({type(exc).__name__}: {str(exc)[:200]})") from None
-        with client:
+        with client, client.as_current():
             futures = [client.submit(run_chunk, spec, *c, str(out), owner, pure=False)
                        for c in todo]
             for f in as_completed(futures):
