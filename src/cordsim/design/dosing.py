@@ -230,13 +230,7 @@ class Dose:
                 raise ScenarioError(f"schedule 'times' needs a list of 1-{MAX_ADMINISTRATIONS} "
                                     f"day offsets from start, each 0-{MAX_DAY:g}, got "
                                     f"{self.times!r}"[:300])
-            repeated = sorted({t for t in self.times if self.times.count(t) > 1})
-            if repeated:  # each entry is one administration: [1, 1, 1] tripled the dose
-                days = ", ".join(f"{t:g}" for t in repeated[:5])
-                most = max(self.times.count(t) for t in repeated)
-                raise ScenarioError(f"schedule 'times' lists day(s) {days} more than once: "
-                                    f"{most} doses at once ({most}x the amount); list each "
-                                    "day once (raise the amount for a larger dose)")
+
         if self.schedule == "infusion":
             if self.duration is None:
                 raise ScenarioError("schedule 'infusion' needs a duration in days")

@@ -201,6 +201,15 @@ def _finite(value: Any, what: str) -> float:
 
 
 def _dose(spec: DoseSpec, where: str) -> Dose:
+    if spec.schedule == "times":
+        # each entry is one administration: [1, 1, 1] gave a triple dose on day 1 silently
+        repeated = sorted({float(t) for t in spec.times if spec.times.count(t) > 1})
+        if repeated:
+            days = ", ".join(f"{t:g}" for t in repeated[:5])
+            most = max(spec.times.count(t) for t in repeated)
+            raise ScenarioError(f"{where}: schedule 'times' lists day(s) {days} more than "
+                                f"once: {most} doses at once ({most}x the amount); list each "
+                                "day once (raise the amount for a larger dose)")
     kwargs = spec.model_dump(exclude_defaults=False)
     kwargs["times"] = tuple(float(t) for t in kwargs["times"])
     kwargs["start"] = float(kwargs["start"])
