@@ -214,14 +214,17 @@ def _check_replaceable(out: Path, known: tuple[str, ...]) -> None:
                             "give a new or empty folder (or move those files)")
 
 
-def _resolve(path: str | Path) -> Path:
+def _resolve(path: str | Path, *, replacing: bool = True) -> Path:
     if not str(path).strip():
         raise ScenarioError("output folder must not be empty (give e.g. --out results/run)")
     out = Path(os.path.abspath(path))
     if out.is_symlink() and out.resolve().is_dir():
         out = out.resolve()  # replace the folder the link points to, keep the link
-    here = Path.cwd().resolve()
-    if out.parent == out or out == here or out in here.parents:
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        here = Path("/")
+    if out.parent == out or (replacing and (out == here or out in here.parents)):
         raise ScenarioError(f"--out {str(path)!r} is this folder or one above it; cordsim "
                             "replaces its output folder as a whole: give a folder of its own")
     return out
@@ -235,7 +238,7 @@ def output_folder(path: str | Path, *, command: str = "cordsim", resume: bool = 
     docstring. If the body raises, the temporary folder is removed and ``path`` is left as
     it was (with ``resume``: as far as the command got); folders this call created are
     removed when empty."""
-    out = _resolve(path)
+    out = _resolve(path, replacing=not resume)
     created = [] if out.exists() else [out]  # removed again if the command fails and empty
     for parent in out.parents:
         if parent.exists():
