@@ -19,44 +19,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from cordsim._version import __version__
 from cordsim.errors import CordsimError, ScenarioError, SimulationError
+from cordsim.io.outputs import output_file, output_folder, published
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
-
-
-@contextlib.contextmanager
-def output_folder(path: str) -> Iterator[Path]:
-    """Create the output folder and check that it is writable; if the command then fails
-    before writing anything, remove the folder again (when this call created it)."""
-    if not str(path).strip():
-        raise ScenarioError("output folder must not be empty (give e.g. --out results/run)")
-    out = Path(path)
-    created = []
-    for parent in (out, *out.parents):
-        if parent.exists():
-            break
-        created.append(parent)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise ScenarioError(f"output folder {str(out)!r} is not writable: "
-                            f"{exc.strerror or exc}") from None
-    try:
-        yield out
-    except BaseException:
-        for folder in created:  # deepest first: only folders this call made, if empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def _print_written(paths: list[Path]) -> None:
@@ -94,9 +66,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cordsim.io.writers import remove_stale_outputs
     from cordsim.run.simulation import Simulation, _check_days
 
+    from cordsim.design.scenario import Arm, Scenario
+    from cordsim.io.writers import RUN_OUTPUTS
+    from cordsim.run.resources import check_run
+
     _check_days(args.days, args.dt)
     sim = Simulation(injury=args.severity, species=args.species)
-    with output_folder(args.out) as out:
+    one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
+                   days=float(args.days), dt=float(args.dt))
+    check_run(one, args.ensemble or 0)  # memory, before any work
+    with output_folder(args.out, command="run", known=RUN_OUTPUTS) as out:
         try:
             result, code = sim.run(days=args.days, dt=args.dt), EXIT_OK
         except SimulationError as exc:
@@ -104,15 +83,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"cordsim: solver failure: {exc}", file=sys.stderr)
         written = _natural_history_outputs(result, out, args.format)
         if args.ensemble:
-            from cordsim.design.scenario import Arm, Scenario
             from cordsim.io.scenario_outputs import write_ensemble
 
-            one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
-                           days=float(args.days), dt=float(args.dt))
             written += write_ensemble(one, args.ensemble, out, args.format)[1]
         remove_stale_outputs(out, written)  # an earlier run's files in this folder
         if args.report:
-            written.append(_report(out, out / "report.html"))
+            written.append(_report(out, out / "report.html", label=args.out))
+    written = published(written, out, args.out)
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
     print(result.summary().query("metric.str.startswith('bbb_day') or "
                                  "metric.str.startswith('bscb_permeability_peak') or "
@@ -122,16 +99,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _report(run_dir: Path, out: Path, *, validation: bool = True) -> Path:
+def _report(run_dir: Path, out: Path, *, validation: bool = True, label: str | None = None
+            ) -> Path:
+    """The report of ``run_dir``; ``label``: the run being written (``cordsim run --report``:
+    ``run_dir`` is its temporary folder, not yet published with a manifest)."""
     from cordsim.data import default_parameters
-    from cordsim.io.report import write_report
+    from cordsim.io.report import check_run_folder, write_report
 
+    if label is None:
+        check_run_folder(run_dir)  # a folder of one whole run, before the validation
     table = None
     if validation:
         from cordsim.evaluation.validate import validate
 
         table = validate()
-    return write_report(run_dir, out, validation=table, parameters=default_parameters("rat"))
+    return write_report(run_dir, out, validation=table, parameters=default_parameters("rat"),
+                        label=label)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -140,8 +123,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--out must be an HTML file, got {args.out!r}")
     if not out.parent.exists():
         raise ScenarioError(f"folder {str(out.parent)!r} does not exist")
-    path = _report(Path(args.run_dir), out, validation=not args.no_validation)
-    print(f"wrote {path} (one self-contained HTML file)")
+    from cordsim.io.report import check_run_folder
+
+    check_run_folder(args.run_dir)  # every check before the (seconds-long) validation
+    with output_file(out) as tmp:
+        _report(Path(args.run_dir), tmp, validation=not args.no_validation)
+    print(f"wrote {out} (one self-contained HTML file)")
     return EXIT_OK
 
 
@@ -155,10 +142,12 @@ def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
 
 def _run_scenario_file(args: argparse.Namespace) -> int:
     from cordsim.design.scenario import load_scenario
-    from cordsim.io.scenario_outputs import run_and_write
+    from cordsim.io.scenario_outputs import check_scenario_run, run_and_write
+    from cordsim.io.writers import RUN_OUTPUTS
 
     scenario = load_scenario(args.scenario)
-    with output_folder(args.out) as out:
+    check_scenario_run(scenario, args.ensemble)  # memory, before any work
+    with output_folder(args.out, command="run", known=RUN_OUTPUTS) as out:
         # the same code path as the web app (cordsim serve): same numbers, same files
         res, written, failure = run_and_write(scenario, out, progress=True,
                                               ensemble=args.ensemble, formats=args.format)
@@ -167,7 +156,8 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
             code = EXIT_SOLVER_FAILED
             print(f"cordsim: solver failure: {failure}", file=sys.stderr)
         if args.report:
-            written.append(_report(out, out / "report.html"))
+            written.append(_report(out, out / "report.html", label=args.out))
+    written = published(written, out, args.out)
     print(f"{scenario.name}: {scenario.description}")
     _print_endpoints(res)
     _print_written(written)
@@ -187,8 +177,14 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     if args.name not in experiment_names():
         run_experiment(args.name)  # raises the error naming the allowed experiments
     folder = args.out if args.out is not None else f"results/experiments/{args.name}"
-    with output_folder(folder) as out:  # an empty --out is refused, not the default
-        res, check = run_experiment(args.name, out, progress=True)
+    from cordsim.io.writers import RUN_OUTPUTS
+
+    # an empty --out is refused, not the default; a folder written before manifests existed
+    # (its own output names only) is replaced
+    with output_folder(folder, command="experiment",
+                       known=(*RUN_OUTPUTS, "check.csv", "uptake_assay.csv")) as tmp:
+        res, check = run_experiment(args.name, tmp, progress=True)
+    out = Path(folder)
     if hasattr(res, "endpoints"):
         _print_endpoints(res)
     else:
@@ -217,9 +213,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.arm:
             raise ScenarioError("--arm needs a SCENARIO")
         sim = Simulation(injury=args.severity)
-    with output_folder(str(out.parent) if str(out.parent) else "."):
-        text = export_sbml(sim)
-        out.write_text(text)
+    text = export_sbml(sim)
+    with output_file(out) as tmp:  # replaced in one rename; a symlink is not followed
+        tmp.write_text(text)
     errors = check_sbml(text)
     print(f"wrote {out} (SBML L3V2, {len(sim.model.state_names)} rate rules, "
           f"{len(sim.protocol.doses)} dose line(s)); libsbml errors: {len(errors)}")
@@ -246,9 +242,11 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
                       endpoints=tuple(args.endpoint or ()))
     check_workers(args.workers)
     check_scheduler(args.scheduler)
-    with output_folder(args.out) as out:
+    # resumable: written in place (a rerun resumes), locked against a second command
+    with output_folder(args.out, command="cohort", resume=True) as out:
         run_cohort(spec, out, workers=args.workers, scheduler=args.scheduler, progress=True)
         pct, tri, failed = summarize(out, scenario, spec)
+    out = Path(args.out)
     if len(failed):
         print(f"cordsim: {len(failed)} animal(s) failed to simulate and are left out of the "
               f"percentiles and the trial; failed_animals.csv names them with the solver's "
@@ -306,7 +304,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
                                effect=args.effect, workers=args.workers,
                                scheduler=args.scheduler, progress=not args.quiet)
     what = f"{arm.name} minus {scenario.arms[0].name}" if args.effect else arm.name
-    with output_folder(args.out) as out:
+    with output_folder(args.out, command="sensitivity", resume=True) as out:  # resumable
         n = args.n if args.n is not None else (10 if args.method == "morris" else 256)
         result = run_sensitivity(args.method, factors, evaluate, n=n, out=out,
                                  seed=args.seed, keep=args.keep)
@@ -352,14 +350,17 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     settings = dict(parse_vary(v) for v in args.vary)
     if len(settings) != len(args.vary):
         raise ScenarioError("--vary: each setting once")
-    with output_folder(args.out) as out:
+    with output_folder(args.out, command="scan",
+                       known=("scan.csv", "scan.nc", "figures")) as tmp:
         ds = scan(args.scenario, args.arm, settings, endpoint=args.endpoint, n=args.n,
                   seed=args.seed, threshold=args.threshold, progress=not args.quiet)
         table = ds.to_dataframe().reset_index()
-        table.to_csv(out / "scan.csv", index=False, float_format="%.6g")
-        ds.to_netcdf(out / "scan.nc")
-        (out / "figures").mkdir(exist_ok=True)
-        figs = [plot_scan(ds, out / "figures" / "scan_gain.png")]
+        table.to_csv(tmp / "scan.csv", index=False, float_format="%.6g")
+        ds.to_netcdf(tmp / "scan.nc")
+        (tmp / "figures").mkdir(exist_ok=True)
+        figs = [plot_scan(ds, tmp / "figures" / "scan_gain.png")]
+    out = Path(args.out)
+    figs = published(figs, tmp, out)
     with pd.option_context("display.width", 200, "display.max_columns", 12,
                            "display.float_format", "{:.3g}".format):
         print(f"{ds.attrs['endpoint']}: {ds.attrs['arm']} minus {ds.attrs['control']} "
@@ -398,7 +399,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     constraints = Constraints(total_dose=budget, max_injections=args.max_injections,
                               earliest=args.earliest, latest=args.latest,
                               infusion=not args.no_infusion, routes=routes)
-    with output_folder(args.out) as out:
+    with output_folder(args.out, command="optimize",
+                       known=("trials.csv", "pareto.csv", "summary.json", "figures")) as out:
         result = optimize_protocol(args.scenario, args.arm, constraints=constraints,
                                    objective=args.objective, threshold=args.threshold,
                                    endpoint=args.endpoint, n=args.n, trials=args.trials,
@@ -407,6 +409,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         (out / "figures").mkdir(exist_ok=True)
         written.append(plot_pareto(result.trials, result.pareto, result.summary,
                                    out / "figures" / "pareto.png"))
+    written = published(written, out, args.out)
     s = result.summary
     own, best, diff = s["own"], s["best"], s["best_minus_own"]
     print(f"{s['endpoint']}, {s['arm']} minus {s['control']}, {s['animals']} animals, "
@@ -441,7 +444,7 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
 
     obs = graft_observations()
     days = sorted(obs["graft_day"].unique())
-    with output_folder(args.out) as out:
+    with output_folder(args.out, command="grafts", known=("graft_*",)) as out:
         curves = pd.concat([survival_curves(days, route=r) for r in ("intralesional",
                                                                        "intrathecal")],
                            ignore_index=True)
@@ -456,7 +459,8 @@ def _cmd_grafts(args: argparse.Namespace) -> int:
           "2009 ('upper': stated close to 0)")
     print(table[["graft_day", "days_after_graft", "kind", "value", "model"]].to_string(
         index=False, float_format="{:.3g}".format))
-    _print_written([out / "graft_survival.csv", out / "graft_fit.csv", fig])
+    _print_written(published([out / "graft_survival.csv", out / "graft_fit.csv", fig], out,
+                             args.out))
     return EXIT_OK
 
 
@@ -470,8 +474,10 @@ def _number(text: str, name: str) -> float:
 def _cmd_petab(args: argparse.Namespace) -> int:
     from cordsim.io.petab import export_problem, lint
 
-    with output_folder(args.out) as out:
+    with output_folder(args.out, command="petab export",
+                       known=("model.xml", "*.tsv", "*.yaml")) as out:
         path = export_problem(out)
+    path = published([path], out, args.out)[0]
     ok = lint(path)
     print(f"wrote {path} (PEtab v1: model.xml, conditions, observables, measurements, "
           f"parameters); petab linter: {'no errors' if ok else 'ERRORS (see above)'}")
@@ -495,13 +501,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                  else args.ensemble_draws, 200, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
-    with output_folder(args.out) as out:
-        result = calibrate(problem, out, n_starts=args.starts, seed=args.seed,
+    with output_folder(args.out, command="calibrate",
+                       known=("*.csv", "*.json", "rat.toml", "fig_*.png", "mcmc_*")) as tmp:
+        result = calibrate(problem, tmp, n_starts=args.starts, seed=args.seed,
                            max_nfev=args.max_nfev, workers=args.workers, progress=True,
                            samples=args.samples, ensemble=args.ensemble,
                            ensemble_steps=args.ensemble_steps,
                            ensemble_draws=args.ensemble_draws,
                            spec_targets=not args.no_spec_targets, gradient=args.gradient)
+    out = args.out
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
     for name, value in result.values.items():
@@ -582,7 +590,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_docs(args: argparse.Namespace) -> int:
     from cordsim.io.docs import write_docs
 
-    with output_folder(args.out) as out:
+    # in place (its own check refuses a folder of someone else's MkDocs project), locked
+    with output_folder(args.out, command="docs", resume=True) as out:
         res = write_docs(out, species=args.species, build=not args.no_build)
     pages = [p for p in res.pages if p.suffix == ".md"]
     print(f"wrote {out / 'mkdocs.yml'} and {len(pages)} pages in {out / 'docs'}")
@@ -621,16 +630,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if not args.csv.strip() or csv.is_dir():
             raise ScenarioError(f"--csv must name a file, got {args.csv!r}")
     with contextlib.ExitStack() as folders:
-        if csv is not None:
-            folders.enter_context(output_folder(str(csv.parent) if str(csv.parent) else "."))
-        out = folders.enter_context(output_folder(args.out)) if args.out is not None else None
+        csv_tmp = folders.enter_context(output_file(csv)) if csv is not None else None
+        out = folders.enter_context(output_folder(args.out, command="validate",
+                                                 known=("validation.csv",))) \
+            if args.out is not None else None
         table = validate(progress=not args.quiet)
         counts = None
         if args.ensemble:
             rate, counts = validate_ensemble(args.ensemble, progress=not args.quiet)
             table["ensemble_pass"] = rate.to_numpy()
-        if csv is not None:
-            table.to_csv(csv, index=False)
+        if csv_tmp is not None:
+            table.to_csv(csv_tmp, index=False)
         if out is not None:
             table.to_csv(out / "validation.csv", index=False)
     with pd.option_context("display.max_colwidth", 60, "display.width", 250,
@@ -904,6 +914,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (Optuna) takes at most 32 bits
+
+
+def _check_common_options(args: argparse.Namespace) -> None:
+    """Options several commands share, checked before any work: a seed numpy accepts, a
+    finite threshold (NaN made every probability 0 and a 'best' protocol worse than the
+    arm's own)."""
+    seed = getattr(args, "seed", None)
+    largest = 2**63 - 1 if args.command == "cohort" else MAX_SEED
+    if seed is not None and not 0 <= seed <= largest:
+        raise ScenarioError(f"--seed must be an integer from 0 to {largest:,}, got {seed}")
+    threshold = getattr(args, "threshold", None)
+    if threshold is not None and not math.isfinite(threshold):
+        raise ScenarioError(f"--threshold must be a finite number (a gain in the endpoint's "
+                            f"units), got {threshold}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cordsim`` command; returns the exit code (see the module
     docstring)."""
@@ -925,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)  # shown once each, never raised
             warnings.showwarning = show
+            _check_common_options(args)
             return int(args.func(args))
     except SimulationError as exc:
         print(f"cordsim: solver failure: {exc}", file=sys.stderr)

@@ -229,8 +229,8 @@ def test_a_run_into_a_used_folder_replaces_the_earlier_runs_files(tmp_path):
     assert main(["run", "natural-history", "--days", "5", "--format", "svg", "--report",
                  "--out", str(out)]) == 0
     left = sorted(p.name for p in out.iterdir())
-    assert left == ["fig_natural_history.svg", "fig_outcomes.svg", "report.html",
-                    "summary.csv", "timecourse.csv", "timecourse.nc"], left
+    assert left == ["fig_natural_history.svg", "fig_outcomes.svg", "manifest.json",
+                    "report.html", "summary.csv", "timecourse.csv", "timecourse.nc"], left
     report = (out / "report.html").read_text()
     assert "Endpoints" not in report and "ensemble" not in report.lower()
 

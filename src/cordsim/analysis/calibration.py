@@ -83,20 +83,16 @@ class PetabObjective:
 
     # ------------------------------------------------------------------ reading
     def _build(self) -> None:
-        import petab.v1 as petab
         import sympy
 
         from cordsim.biology import CordModel
         from cordsim.core.parameters import apply_layers
         from cordsim.data import default_parameters
-        from cordsim.io.petab import quiet_petab
+        from cordsim.io.formulas import parse_formula
+        from cordsim.io.petab_checks import read_problem
         from cordsim.io.sbml import TWIN_PREFIX
 
-        try:
-            with quiet_petab():
-                problem = petab.Problem.from_yaml(self.yaml_path)
-        except Exception as exc:  # noqa: BLE001 - petab raises many types on a bad file
-            raise CordsimError(f"cannot read PEtab problem {self.yaml_path!r}: {exc}") from None
+        problem = read_problem(self.yaml_path)  # sizes, columns, values checked (exit 2)
         model = CordModel()
         notes = problem.sbml_model.getNotesString() if problem.sbml_model else ""
         if f"model hash {model.structure_hash}" not in notes:
@@ -140,8 +136,12 @@ class PetabObjective:
         known = set(model.state_names) | set(model.output_names)
         problem_params = set(self.names) | set(self.fixed_extra)
         self.observables: dict[str, tuple[Any, list[str]]] = {}
+        self._exprs: dict[str, Any] = {}
         for oid, row in problem.observable_df.iterrows():
-            expr = sympy.sympify(str(row["observableFormula"]))
+            # whitelist parser: a formula in a data file never runs as code (sympify would)
+            expr = parse_formula(row["observableFormula"],
+                                 known | {TWIN_PREFIX + n for n in known} | problem_params,
+                                 what=f"observable {oid}")
             names = sorted(str(s) for s in expr.free_symbols)
             bad = [n for n in names
                    if n.removeprefix(TWIN_PREFIX) not in known and n not in problem_params]
@@ -149,6 +149,7 @@ class PetabObjective:
                 raise CordsimError(f"observable {oid}: {bad} are neither cordsim states or "
                                    "outputs nor parameters of the problem")
             self.observables[oid] = (sympy.lambdify(names, expr, "numpy"), names)
+            self._exprs[oid] = expr
         self.obs_ids = list(self.observables)
         meas = problem.measurement_df.reset_index(drop=True)
         self.data = meas["measurement"].to_numpy(dtype=float)
@@ -418,8 +419,8 @@ class PetabObjective:
 
             known = set(self.model.state_names) | set(self.model.output_names)
             self._grads = {}
-            for oid, row in self.problem.observable_df.iterrows():
-                expr = sympy.sympify(str(row["observableFormula"]))
+            for oid in self.observables:
+                expr = self._exprs[oid]
                 names = self.observables[oid][1]
                 self._grads[oid] = [sympy.lambdify(names, sympy.diff(expr, sympy.Symbol(n)),
                                                    "numpy") for n in names]

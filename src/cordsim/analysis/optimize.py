@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from cordsim._optional import require
-from cordsim.analysis.scan import ProtocolEvaluator, summarize_gains
+from cordsim.analysis.scan import ProtocolEvaluator, check_threshold, summarize_gains
 from cordsim.design.dosing import DOSE_UNIT, ENTRY, ROUTES, product
 from cordsim.design.variants import total_dose
 from cordsim.errors import ScenarioError
@@ -49,8 +49,7 @@ def search(define: Callable[[Any], dict[str, Any]], score: Callable[[dict[str, A
     require("optuna", "cordsim optimize")
     import optuna
 
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 100_000:
-        raise ScenarioError(f"trials must be an integer from 1 to 100,000, got {trials!r}")
+    check_trials(trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, trials))
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -67,6 +66,12 @@ def search(define: Callable[[Any], dict[str, Any]], score: Callable[[dict[str, A
 
     study.optimize(objective, n_trials=trials, show_progress_bar=progress)
     return records
+
+
+def check_trials(trials: int) -> None:
+    """Refuse a number of trials outside 1 to 100,000."""
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 100_000:
+        raise ScenarioError(f"trials must be an integer from 1 to 100,000, got {trials!r}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,12 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
     if objective not in OBJECTIVES:
         raise ScenarioError(f"objective must be one of {', '.join(OBJECTIVES)}, got "
                             f"{objective!r}")
+    check_threshold(threshold)
+    check_trials(trials)  # every option before the animals are drawn
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        from cordsim.run.resources import check_animals
+
+        check_animals(n, f"optimize {arm!r}", runs=trials)  # the trials' gains are kept
     ev = ProtocolEvaluator(scenario, arm, endpoint, n=n, seed=seed)
     own = ev.own
     own_protocol = ev.arm.protocol

@@ -118,7 +118,10 @@ class ProtocolEvaluator:
         if n is None:
             self.animals: list[dict[str, float] | None] = [None]
         else:
+            from cordsim.run.resources import check_animals
+
             spec = CohortSpec(scenario=self.scenario.name, n=n, seed=seed)
+            check_animals(n, f"{self.scenario.name}, arm {arm!r}")  # before drawing them
             names = varied_parameters(control.parameters, control.model)
             severity = control.parameters["injury_severity"]
             self.animals = [spec.draw(0, i, control.parameters, names, severity)
@@ -154,6 +157,15 @@ class ProtocolEvaluator:
                          for traj in trajs])
 
 
+def check_threshold(threshold: float) -> float:
+    """A finite threshold (NaN counted no animal as gaining), or a ScenarioError."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) \
+            or not math.isfinite(threshold):
+        raise ScenarioError(f"threshold must be a finite number (a gain in the endpoint's "
+                            f"units), got {threshold!r}")
+    return float(threshold)
+
+
 def summarize_gains(gains: np.ndarray, values: np.ndarray, threshold: float) -> dict[str, float]:
     """Mean endpoint and gain, their spread, the 95% CI of the mean gain and the share of
     animals gaining at least ``threshold`` (animals that ran)."""
@@ -179,6 +191,7 @@ def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequenc
     import xarray as xr
     from tqdm.auto import tqdm
 
+    check_threshold(threshold)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if not vary_settings:
         raise ScenarioError("give at least one setting to vary (e.g. dose=1e9..1e12:log:7)")

@@ -36,6 +36,7 @@ import numpy as np
 
 from cordsim._optional import require
 from cordsim.errors import ScenarioError, did_you_mean
+from cordsim.run.resources import check_design as check_memory_of_design
 
 METHODS = ("morris", "sobol")
 MORRIS_LEVELS = 4
@@ -203,8 +204,13 @@ def run_sensitivity(method: str, factors: Sequence[Factor], evaluate: Evaluate, 
     """
     # every option checked before any run (a Sobol run screens with Morris first)
     check_design(method, n)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ScenarioError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out)
     factors = list(factors)
+    final = min(len(factors), keep) if method == "sobol" and isinstance(keep, int) \
+        and keep >= 1 else len(factors)
+    check_memory_of_design(n * block_size(method, final), final, f"{method} design")
     screening = None
     if method == "sobol" and len(factors) > keep:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:

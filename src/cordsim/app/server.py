@@ -20,6 +20,19 @@ run's folder for its figures and downloads.
 Bad input (malformed JSON, an unknown product, a negative dose ...) is answered with HTTP 400
 and ``{"error": message}``, the message naming the key and what is allowed; the server keeps
 running.
+
+The app has no accounts, so it guards the machine it runs on from other web pages:
+
+* it listens on 127.0.0.1 unless ``--host`` says otherwise (another address gets a
+  warning: anyone who can reach it can run scenarios);
+* a request whose ``Host`` is not the address it listens on is refused (403): a page that
+  rebinds its own domain name to 127.0.0.1 (DNS rebinding) cannot reach it;
+* a request with an ``Origin`` other than the app's own is refused (403): a page open in
+  the same browser cannot start runs (CSRF); a POST must be ``application/json`` (415);
+* a body is read in pieces and refused beyond :data:`MAX_BODY` (413), before it fills
+  memory; a scenario is refused (400) when its estimated memory or time exceeds the
+  per-run budget (:data:`RUN_MEMORY`, :data:`RUN_SECONDS`);
+* every answer carries ``X-Content-Type-Options: nosniff``.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import io
 import json
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import tomllib
@@ -52,6 +66,9 @@ from cordsim.errors import CordsimError, ScenarioError
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 256 * 1024  # bytes of a posted scenario
 MAX_RUNS = 20  # run folders kept (oldest removed first)
+RUN_MEMORY = 2e9  # bytes a run may take (estimated from its size before it runs)
+RUN_SECONDS = 300.0  # seconds a run may take (estimated likewise)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class BadInput(CordsimError):
@@ -62,9 +79,106 @@ class NotFound(BadInput):
     """A run or file the app does not have (HTTP 404)."""
 
 
+class Refused(BadInput):
+    """A request from a page or address the app does not serve (HTTP 403)."""
+
+    status = 403
+
+
+class TooLarge(BadInput):
+    """A body beyond :data:`MAX_BODY` (HTTP 413)."""
+
+    status = 413
+
+
+class WrongType(BadInput):
+    """A POST whose body is not declared JSON (HTTP 415)."""
+
+    status = 415
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host: str) -> str:
+    """``host`` as a Host header writes it (IPv6 in brackets), lower case."""
+    host = host.lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def allowed_hosts(host: str) -> set[str] | None:
+    """The names a request's ``Host`` may give for an app bound to ``host`` (without the
+    port); None when any is allowed (a wildcard address: every interface)."""
+    name = _host_name(host)
+    if name in ("0.0.0.0", "[::]", ""):
+        return None
+    if is_loopback(host):
+        return {*LOOPBACK_NAMES, name}
+    return {name}
+
+
+def _split_host(value: str) -> tuple[str, str | None]:
+    """``host[:port]`` of a Host header (or an Origin without its scheme)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[:end + 1], (value[end + 2:] if value[end + 1:end + 2] == ":" else None)
+    name, _, port = value.partition(":")
+    return name, port or None
+
+
+def check_request(method: str, headers: Any, hosts: set[str] | None, port: int | None) -> None:
+    """Refuse (:class:`Refused`, :class:`WrongType`) a request from another page or name: a
+    ``Host`` the app is not bound to, an ``Origin`` that is not the request's own host, a
+    POST that is not JSON."""
+    host = headers.get("host", "")
+    name, host_port = _split_host(host)
+    if hosts is not None and (name not in hosts or (port is not None and host_port is not None
+                                                    and host_port != str(port))):
+        raise Refused(f"Host {host[:80]!r} is not the address this app listens on; open it "
+                      "as http://127.0.0.1:PORT/ (cordsim serve refuses other names, so that "
+                      "no other web page can reach it)")
+    origin = headers.get("origin")
+    if origin is not None:
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or _split_host(rest) != (name, host_port):
+            raise Refused(f"requests from another page (Origin {origin[:80]!r}) are refused: "
+                          "only the app's own page may use it")
+    if method == "POST":
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise WrongType(f"POST the scenario as JSON (Content-Type: application/json), got "
+                            f"{kind[:60] or 'no content type'!r}")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request's body, read in pieces and refused (:class:`TooLarge`) as soon as it
+    passes ``limit`` bytes (a declared Content-Length beyond it: before reading any)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise TooLarge(f"scenario is too large ({int(declared):,} bytes; at most {limit:,})")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"scenario is too large (more than {limit:,} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _parse_json(body: bytes) -> Any:
     if len(body) > MAX_BODY:
-        raise BadInput(f"scenario is too large ({len(body):,} bytes; at most {MAX_BODY:,})")
+        raise TooLarge(f"scenario is too large ({len(body):,} bytes; at most {MAX_BODY:,})")
     if not body.strip():
         raise BadInput("no scenario sent: POST the scenario as a JSON object")
 
@@ -129,10 +243,13 @@ def _csv_rows(path: Path) -> dict[str, Any]:
 class App:
     """State of one server: its run folders (removed at shutdown) and the validation table."""
 
-    def __init__(self, max_runs: int = MAX_RUNS) -> None:
+    def __init__(self, max_runs: int = MAX_RUNS, *, run_memory: float = RUN_MEMORY,
+                 run_seconds: float = RUN_SECONDS) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="cordsim-app-"))
         self.runs: OrderedDict[str, Path] = OrderedDict()
         self.max_runs = max_runs
+        self.run_memory = run_memory
+        self.run_seconds = run_seconds
         # one scenario at a time: the warnings filter is process-wide and a run uses the cores
         self.lock = threading.Lock()
         self.runs_lock = threading.Lock()  # the run table and its folders (short holds)
@@ -162,12 +279,20 @@ class App:
         return scenario.name, dumps(_given(data))
 
     def run(self, data: Any) -> dict[str, Any]:
-        from cordsim.io.scenario_outputs import run_and_write
+        from cordsim.io.scenario_outputs import check_scenario_run, run_and_write
 
         run_id = uuid.uuid4().hex[:12]
         out = self.root / run_id
         with self.lock:
             scenario, notes = self.scenario(data)
+            # the per-run budget, from the scenario's size, before it runs
+            estimate = check_scenario_run(scenario, limit=self.run_memory,
+                                          limit_name="the web app's budget per run")
+            if estimate.seconds > self.run_seconds:
+                raise BadInput(f"scenario {scenario.name!r} would take about "
+                               f"{estimate.seconds:,.0f} s, beyond the web app's budget of "
+                               f"{self.run_seconds:,.0f} s per run; raise dt, shorten 'days' "
+                               "or use fewer arms (or run it with 'cordsim run')")
             text = dumps(_given(data))
             out.mkdir()
             try:
@@ -249,9 +374,13 @@ class App:
             return self.validation
 
 
-def create_app(*, max_runs: int = MAX_RUNS) -> FastAPI:
-    """The FastAPI application (``uvicorn`` serves it; tests use its TestClient)."""
-    state = App(max_runs)
+def create_app(*, max_runs: int = MAX_RUNS, host: str = "127.0.0.1", port: int | None = None,
+               run_memory: float = RUN_MEMORY, run_seconds: float = RUN_SECONDS) -> FastAPI:
+    """The FastAPI application (``uvicorn`` serves it; tests use its TestClient with
+    ``base_url="http://127.0.0.1"``). ``host`` and ``port``: the address it listens on, the
+    only one requests may name (``port`` None: any)."""
+    state = App(max_runs, run_memory=run_memory, run_seconds=run_seconds)
+    hosts = allowed_hosts(host)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -264,9 +393,21 @@ def create_app(*, max_runs: int = MAX_RUNS) -> FastAPI:
                   redoc_url=None, openapi_url=None)
     app.state.cordsim = state
 
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        try:
+            check_request(request.method, request.headers, hosts, port)
+        except BadInput as exc:
+            response: Response = JSONResponse({"error": str(exc)},
+                                              status_code=getattr(exc, "status", 400))
+        else:
+            response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     @app.exception_handler(CordsimError)
     async def bad_input(_: Request, exc: CordsimError) -> JSONResponse:
-        status = 404 if isinstance(exc, NotFound) else 400
+        status = 404 if isinstance(exc, NotFound) else getattr(exc, "status", 400)
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     @app.exception_handler(Exception)
@@ -288,7 +429,7 @@ def create_app(*, max_runs: int = MAX_RUNS) -> FastAPI:
 
     @app.post("/api/scenario.toml")
     async def scenario_toml(request: Request) -> Response:
-        data = _parse_json(await request.body())
+        data = _parse_json(await read_body(request))
         name, text = await run_in_threadpool(state.toml, data)
         safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_"
                        for c in name)[:60] or "scenario"  # a header holds Latin-1 only
@@ -297,7 +438,7 @@ def create_app(*, max_runs: int = MAX_RUNS) -> FastAPI:
 
     @app.post("/api/run")
     async def run(request: Request) -> dict[str, Any]:
-        data = _parse_json(await request.body())
+        data = _parse_json(await read_body(request))
         return await run_in_threadpool(state.run, data)
 
     @app.get("/api/runs/{run_id}/results.zip")
@@ -341,6 +482,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> int:
 
     check_address(host, port)
     shown = f"[{host}]" if ":" in host else host
+    if not is_loopback(host):
+        print(f"cordsim: warning: the web app listens on {host}, not only on this machine: "
+              "anyone who can reach that address can run scenarios on it (it has no "
+              "accounts); use the default --host 127.0.0.1 unless you mean to share it",
+              file=sys.stderr, flush=True)
     print(f"cordsim web app: http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(host=host, port=port), host=host, port=port, log_level="warning")
     return 0

@@ -116,6 +116,12 @@ def parse_amount(text: str, product_name: str, species: str) -> float:
         qty = registry().Quantity(number, check_unit_text(unit))
     except Exception:  # noqa: BLE001 - pint raises several types
         raise ScenarioError(f"dose amount {text!r}: unknown unit {unit!r}") from None
+    if any(name.endswith("mole") for name, _ in qty.unit_items()):
+        # pint counts a particle as 1/N_A mol, so '1e-12 mol' would be taken as ~6e11
+        # vesicles: a vesicle is not a molecule and moles are no dose unit of cordsim's
+        example = "'1e6 cell'" if prod["kind"] == "cells" else "'1e9 particle' or '50 ug'"
+        raise ScenarioError(f"dose amount {text!r}: moles are not a dose unit (a vesicle is "
+                            f"not a molecule); give e.g. {example}")
     if prod["kind"] == "cells":
         if not qty.is_compatible_with("cell"):
             raise ScenarioError(f"dose amount {text!r}: {product_name} is dosed in cells "
@@ -224,6 +230,7 @@ class Dose:
                 raise ScenarioError(f"schedule 'times' needs a list of 1-{MAX_ADMINISTRATIONS} "
                                     f"day offsets from start, each 0-{MAX_DAY:g}, got "
                                     f"{self.times!r}"[:300])
+
         if self.schedule == "infusion":
             if self.duration is None:
                 raise ScenarioError("schedule 'infusion' needs a duration in days")

@@ -201,6 +201,15 @@ def _finite(value: Any, what: str) -> float:
 
 
 def _dose(spec: DoseSpec, where: str) -> Dose:
+    if spec.schedule == "times":
+        # each entry is one administration: [1, 1, 1] gave a triple dose on day 1 silently
+        repeated = sorted({float(t) for t in spec.times if spec.times.count(t) > 1})
+        if repeated:
+            days = ", ".join(f"{t:g}" for t in repeated[:5])
+            most = max(spec.times.count(t) for t in repeated)
+            raise ScenarioError(f"{where}: schedule 'times' lists day(s) {days} more than "
+                                f"once: {most} doses at once ({most}x the amount); list each "
+                                "day once (raise the amount for a larger dose)")
     kwargs = spec.model_dump(exclude_defaults=False)
     kwargs["times"] = tuple(float(t) for t in kwargs["times"])
     kwargs["start"] = float(kwargs["start"])
@@ -210,6 +219,17 @@ def _dose(spec: DoseSpec, where: str) -> Dose:
         return Dose(**kwargs)
     except ScenarioError as err:
         raise ScenarioError(f"{where}: {err}") from None
+
+
+def _check_text(text: str, where: str, *, lines: bool = False) -> None:
+    """Refuse control characters (a NUL broke the NetCDF writer; a newline in a name breaks
+    tables and file headers); ``lines``: a description may hold newlines and tabs."""
+    allowed = "\n\t\r" if lines else ""
+    bad = next((c for c in text if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in allowed),
+               None)
+    if bad is not None:
+        raise ScenarioError(f"{where}: control character U+{ord(bad):04X} is not allowed "
+                            f"(got {text[:60]!r})")
 
 
 def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
@@ -231,6 +251,12 @@ def scenario_from_dict(data: Any, *, name: str = "scenario") -> Scenario:
     except _ValidationError as err:
         raise _schema_error(err, name) from None
     name = spec.name or name
+    _check_text(name, f"scenario {name!r}: name")
+    _check_text(spec.description, f"scenario {name!r}: description", lines=True)
+    _check_text(spec.source, f"scenario {name!r}: source", lines=True)
+    for i, raw in enumerate(spec.arms):
+        if raw.name is not None:
+            _check_text(raw.name, f"scenario {name!r}: arms[{i}].name")
     species = check_species(spec.species)
     injury = Injury(spec.injury)
     days, dt = float(spec.days), float(spec.dt)

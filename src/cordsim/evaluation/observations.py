@@ -241,11 +241,11 @@ def fitted_observation_values() -> dict[str, float]:
 
 def _observe(formula: str, treated: SimulationResult, vehicle: SimulationResult | None,
              params: dict[str, float], day: float) -> float:
-    import sympy
-
+    from cordsim.io.formulas import parse_formula
     from cordsim.io.sbml import TWIN_PREFIX
 
-    expr = sympy.sympify(formula)
+    names = set(treated.data) | {TWIN_PREFIX + n for n in treated.data} | set(params)
+    expr = parse_formula(formula, names, what="observation model")
     values = {}
     for sym in expr.free_symbols:
         name = str(sym)

@@ -542,8 +542,9 @@ def explain(name: str, *, species: str = "rat", model: Model | None = None) -> s
 
     Raises :class:`CordsimError` for an unknown name, suggesting close matches.
     """
-    from cordsim.data import default_parameters
+    from cordsim.data import check_species, default_parameters
 
+    check_species(species)  # for a state or output too, not only where a parameter is shown
     graph = model_graph(model)
     m = graph.model
     kind = graph.kind(name)
@@ -552,7 +553,8 @@ def explain(name: str, *, species: str = "rat", model: Model | None = None) -> s
         close = difflib.get_close_matches(str(name), pool, n=3, cutoff=0.6)
         hint = f"; close matches: {', '.join(close)}" if close else \
             "; see 'cordsim params' and 'cordsim docs' for the names"
-        raise CordsimError(f"unknown name {name!r}: not a state, output or parameter of "
+        shown = name if len(str(name)) <= 80 else str(name)[:77] + "..."
+        raise CordsimError(f"unknown name {shown!r}: not a state, output or parameter of "
                            f"{m.name}{hint}")
     sm = m.owner[name]
     lines = [f"{name}: {kind} of {sm.name} ({type(sm).__name__}, {type(sm).__module__})"]

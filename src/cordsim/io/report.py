@@ -39,13 +39,53 @@ def _image(path: Path) -> str:
             f'{data}"><figcaption class="note">{html.escape(path.name)}</figcaption></figure>')
 
 
+def check_run_folder(run_dir: str | Path) -> None:
+    """Refuse (ScenarioError) a folder that is not one whole ``cordsim run`` folder: no
+    ``timecourse.nc``, or files that do not match its manifest
+    (:func:`cordsim.io.outputs.verify_folder`)."""
+    from cordsim.io.outputs import verify_folder
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ScenarioError(f"{str(run)!r} is not a folder; give a folder written by "
+                            "'cordsim run SCENARIO --out DIR'")
+    if not (run / "timecourse.nc").is_file():
+        raise ScenarioError(f"{run} is not a cordsim run folder (no timecourse.nc); run "
+                            "'cordsim run SCENARIO --out DIR' first")
+    verify_folder(run)
+
+
+def _json(text: Any, what: str, kind: type) -> Any:
+    """``text`` parsed as JSON of type ``kind``, or a ScenarioError naming ``what``."""
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else text
+    except (ValueError, RecursionError):
+        raise ScenarioError(f"{what} is not JSON: the run folder is damaged") from None
+    if not isinstance(value, kind):
+        raise ScenarioError(f"{what} is not a JSON {kind.__name__}: the run folder is damaged")
+    return value
+
+
+def _read_csv(path: Path) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types on a damaged file
+        raise ScenarioError(f"{path} is not a readable CSV table ({type(exc).__name__}): "
+                            "the run folder is damaged") from None
+
+
 def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None,
-                 parameters: Any = None) -> Path:
+                 parameters: Any = None, label: str | None = None) -> Path:
     """Write the report of ``run_dir`` (a ``cordsim run`` output folder) to ``out``.
 
     ``validation``: the table of :func:`cordsim.evaluation.validate.validate` (pass rates by
     set are shown); ``parameters``: the parameter set, to show the source of every parameter
-    the run changed from its defaults.
+    the run changed from its defaults; ``label``: the folder's name shown (default
+    ``run_dir``). A damaged folder (a file that is not NetCDF, an attribute that is not the
+    JSON a run writes) is refused with a ScenarioError naming the file; call
+    :func:`check_run_folder` first to refuse files that do not belong to one run.
     """
     import pandas as pd
     import xarray as xr
@@ -55,23 +95,35 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
     if not nc.is_file():
         raise ScenarioError(f"{run} is not a cordsim run folder (no timecourse.nc); run "
                             "'cordsim run SCENARIO --out DIR' first")
-    with xr.open_dataset(nc) as ds:
-        attrs = dict(ds.attrs)
+    try:
+        with xr.open_dataset(nc) as ds:
+            attrs = dict(ds.attrs)
+    except Exception as exc:  # noqa: BLE001 - xarray and its engines raise many types
+        raise ScenarioError(f"{nc} is not a readable NetCDF file ({type(exc).__name__}): the "
+                            "run folder is damaged; rerun the command") from None
+    shown_folder = label if label is not None else str(run)
     parts = [f"<h1>cordsim report: {html.escape(str(attrs.get('scenario', run.name)))}</h1>"]
-    parts.append(f'<p class="note">Run folder <code>{html.escape(str(run))}</code>; cordsim '
-                 f"{html.escape(str(attrs.get('cordsim_version')))}.</p>")
+    parts.append(f'<p class="note">Run folder <code>{html.escape(shown_folder)}</code>; '
+                 f"cordsim {html.escape(str(attrs.get('cordsim_version')))}.</p>")
     parts.append("<h2>Scenario and protocols</h2>")
     parts.append(f"<p>{html.escape(str(attrs.get('injury_description', '')))} "
                  f"({html.escape(str(attrs.get('species', '')))}).</p>")
     rows = []
     # a scenario of several arms lists each arm's protocol; a single run has its own
-    protocols = (json.loads(attrs["protocols"]) if "protocols" in attrs
-                 else [attrs["protocol"]] if attrs.get("protocol") else [])
+    protocols = (_json(attrs["protocols"], f"{nc.name} attribute 'protocols'", list)
+                 if "protocols" in attrs else [attrs["protocol"]] if attrs.get("protocol")
+                 else [])
     for text in protocols:
-        proto = json.loads(text)
-        doses = "; ".join(", ".join(f"{k} {v}" for k, v in d.items())
-                          for d in proto["doses"]) or "none (vehicle)"
-        rows.append({"arm": proto["name"], "doses": doses})
+        what = f"{nc.name}: a protocol"
+        proto = _json(text, what, dict)
+        doses = proto.get("doses")
+        if not isinstance(doses, list) or not all(isinstance(d, dict) for d in doses) \
+                or "name" not in proto:
+            raise ScenarioError(f"{what} has no name or no list of doses: the run folder is "
+                                "damaged")
+        shown = "; ".join(", ".join(f"{k} {v}" for k, v in d.items())
+                          for d in doses) or "none (vehicle)"
+        rows.append({"arm": proto["name"], "doses": shown})
     if rows:
         parts.append(_table(pd.DataFrame(rows)))
     endpoints = run / "endpoints.csv"
@@ -79,10 +131,10 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
         parts.append("<h2>Endpoints</h2>")
         parts.append('<p class="note">One nominal animal per arm; columns ending '
                      "<code>_minus_vehicle</code> are the effect over the first arm.</p>")
-        parts.append(_table(pd.read_csv(endpoints)))
+        parts.append(_table(_read_csv(endpoints)))
     ensemble = run / "ensemble.csv"
     if ensemble.is_file():
-        ens = pd.read_csv(ensemble)
+        ens = _read_csv(ensemble)
         gain = ens[ens["variable"] == "bbb_gain"]
         if not gain.empty:
             last = gain[gain["time_day"] == gain["time_day"].max()]
@@ -92,7 +144,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
         path = run / name
         if path.is_file():
             parts.append("<h2>Virtual trial</h2>")
-            parts.append(_table(pd.read_csv(path)))
+            parts.append(_table(_read_csv(path)))
     # one image per figure: the PNG when the run wrote several formats
     found = [*sorted(run.glob("*.svg")), *sorted(run.glob("*.png")),
              *sorted(run.glob("figures/*.png"))]
@@ -112,12 +164,17 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
             parts.append(_table(failed[["set", "claim", "source", "expected", "simulated"]]))
     parts.append("<h2>Parameters changed from the defaults</h2>")
     # each arm's own changes and perturbations (a single run: its own)
-    by_arm = json.loads(attrs.get("provenance_by_arm", "{}")) or {"": attrs}
+    by_arm = _json(attrs.get("provenance_by_arm", "{}"),
+                   f"{nc.name} attribute 'provenance_by_arm'", dict) or {"": attrs}
     rows = []
     for arm, prov in by_arm.items():
-        changes = [*json.loads(prov.get("parameter_changes", "[]")),
-                   *(f"{k}: {v:g} (perturbation)"
-                     for k, v in json.loads(prov.get("perturbations", "{}")).items())]
+        where = f"{nc.name}: the provenance of arm {arm!r}" if arm else nc.name
+        prov = _json(prov, where, dict)
+        perturbations = _json(prov.get("perturbations", "{}"), f"{where}, perturbations", dict)
+        changes = [*map(str, _json(prov.get("parameter_changes", "[]"),
+                                   f"{where}, parameter_changes", list)),
+                   *(f"{k}: {v:g} (perturbation)" if isinstance(v, int | float)
+                     else f"{k}: {v} (perturbation)" for k, v in perturbations.items())]
         for change in changes:
             name = change.split(":", 1)[0]
             rec = parameters.records.get(name) if parameters is not None else None
@@ -136,5 +193,9 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cordsim report"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
     out = Path(out)
-    out.write_text(page, encoding="utf-8")
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot write the report to {str(out)!r}: "
+                            f"{exc.strerror or exc}") from None
     return out

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cordsim.design.scenario import Scenario
@@ -13,6 +13,24 @@ if TYPE_CHECKING:
 
 
 DEFAULT_ENSEMBLE = 50  # members a multi-arm run uses for its bands (about 0.7 s)
+
+
+def ensemble_size(scenario: Scenario, ensemble: int | None) -> int:
+    """The members a run of ``scenario`` uses: ``ensemble``, or by default
+    :data:`DEFAULT_ENSEMBLE` for a scenario of several arms and none for one arm."""
+    if ensemble is None:
+        return DEFAULT_ENSEMBLE if len(scenario.arms) > 1 else 0
+    return ensemble
+
+
+def check_scenario_run(scenario: Scenario, ensemble: int | None = None, *,
+                       limit: float | None = None, limit_name: str | None = None) -> Any:
+    """The memory and time estimate of :func:`run_and_write` (``ensemble`` as there),
+    refused beyond the memory ``limit`` (:mod:`cordsim.run.resources`)."""
+    from cordsim.run.resources import LIMIT_ENV, check_run
+
+    return check_run(scenario, ensemble_size(scenario, ensemble), limit=limit,
+                     limit_name=limit_name or LIMIT_ENV)
 
 
 def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
@@ -33,6 +51,7 @@ def run_and_write(scenario: Scenario, out: Path, *, progress: bool = False,
     from cordsim.io.writers import remove_stale_outputs, write_scenario_result
     from cordsim.run.scenarios import run_scenario
 
+    check_scenario_run(scenario, ensemble)  # refused before it runs out of memory
     failure: SimulationError | None = None
     try:
         res = run_scenario(scenario, progress=progress)

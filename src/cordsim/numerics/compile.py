@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from cordsim.core.codegen import generate_source
 from cordsim.core.model import Model
 from cordsim.numerics import sparse_lu
 from cordsim.numerics.cache import (
+    CacheWarning,
     cache_dir,
     compile_checked,
     import_module,
@@ -90,7 +92,21 @@ _KERNELS: dict[tuple, KernelFunctions] = {}
 def _python_functions(structure_hash: str, model: Model) -> CompiledModel:
     source, _ = model_source(model)
     namespace: dict[str, object] = {"math": math, "np": np}
-    exec(compile(source, f"<cordsim-generated {structure_hash}>", "exec"), namespace)  # noqa: S102
+    label = f"<cordsim-generated {structure_hash}>"
+    try:
+        exec(compile(source, label, "exec"), namespace)  # noqa: S102
+        for name in ("rhs", "jac", "outputs", "initial"):
+            if not callable(namespace.get(name)):
+                raise NameError(f"no function {name!r}")
+    except Exception as exc:  # noqa: BLE001 - a cached file that does not run: regenerate
+        path = cache_dir() / f"model_{model.structure_hash}.py"
+        warnings.warn(f"cordsim: cached model code {path} does not run ({type(exc).__name__}: "
+                      f"{exc}); regenerated", CacheWarning, stacklevel=2)
+        path.unlink(missing_ok=True)
+        source, nnz = generate_source(model.symbolic)
+        write_source(path, f"# jac_nnz={nnz}\n{source}")
+        namespace = {"math": math, "np": np}
+        exec(compile(source, label, "exec"), namespace)  # noqa: S102
     return CompiledModel(
         rhs=namespace["rhs"], jac=namespace["jac"],  # type: ignore[arg-type]
         outputs=namespace["outputs"], initial=namespace["initial"],  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ import math
 import os
 import re
 import signal
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -191,13 +192,18 @@ def check_workers(workers: Any) -> int | None:
 
 
 def check_scheduler(scheduler: Any) -> str | None:
-    """``None``, ``"local"`` or a Dask scheduler address ``tcp://host:port``."""
+    """``None``, ``"local"`` or a Dask scheduler address ``tcp://host:port``. An address
+    gets a warning: Dask's messages are unpickled, so the scheduler and its workers can run
+    any code in this process; use only one you started yourself."""
     if scheduler is None or scheduler == "local":
         return scheduler
     if not isinstance(scheduler, str) or not re.fullmatch(
             r"(tcp|tls|inproc|ucx)://[\w.\-\[\]:]+:\d{1,5}", scheduler):
         raise ScenarioError(f"scheduler must be 'local' or a Dask scheduler address such as "
                             f"tcp://host:8786, got {scheduler!r}")
+    warnings.warn(f"the Dask scheduler at {scheduler} must be trusted: Dask unpickles its "
+                  "messages, so the scheduler and its workers can run any code as you; use "
+                  "only a scheduler you started yourself", UserWarning, stacklevel=2)
     return scheduler
 
 
@@ -498,11 +504,20 @@ def _run_dask(spec: CohortSpec, todo: Iterable[tuple[int, int, int]], out: Path,
         else None
     try:
         try:
-            client = Client(cluster if cluster is not None else scheduler)
-        except OSError as exc:
-            raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
-                from None
-        with client:
+            # the process's default client only while the chunks run (as_current below): a
+            # default client that failed to connect stayed registered, and xarray then took
+            # its dead lock for every NetCDF file the process wrote
+            client = Client(cluster if cluster is not None else scheduler, timeout=30,
+                            set_as_default=False)
+        except Exception as exc:
+            if isinstance(exc, OSError):
+                raise ScenarioError(f"cannot reach the Dask scheduler at {scheduler}: "
+                                    f"{exc}") from None
+            if cluster is not None:
+                raise
+            raise ScenarioError(f"the peer at {scheduler} did not answer as a Dask scheduler "
+                                f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        with client, client.as_current():
             futures = [client.submit(run_chunk, spec, *c, str(out), owner, pure=False)
                        for c in todo]
             for f in as_completed(futures):
