@@ -21,7 +21,7 @@ VARIABLES = ("bbb_score", "spared_tissue_fraction", "macrophages_m2", "il10", "s
 # states far below their scale (vesicles in the lesion) resolved only to ~1e-9 of it, which
 # finite differences with a step of 1e-4 cannot see through.
 RTOL_SENS, ATOL_SENS = 1e-8, 1e-12  # the sensitivity run
-RTOL_FD, ATOL_FD = 1e-10, 1e-14  # finite differences: roundoff ~1e-10 / 1e-4, truncation 1e-8
+RTOL_FD, ATOL_FD = 1e-10, 1e-13  # finite differences: roundoff ~1e-10 / 1e-4, truncation 1e-8
 REL_STEP = 1e-4
 TOLERANCE = 1e-4  # the issue's bound on the relative error where not negligible
 NEGLIGIBLE = 1e-6  # |p d var / d p| below this share of the variable's largest value
@@ -78,12 +78,17 @@ def _check(protocol, names):
             scale = np.max(np.abs(result[v])) + 1e-300
             keep = np.abs(fd[v]) * max(abs(value), 1.0) > NEGLIGIBLE * scale
             keep[0] = False  # (day 0: before anything moves)
+            if name.endswith("_start"):  # a report time at a dose time: a jump, no slope
+                times = result["time_day"][result.report_index]
+                doses = [t for d in protocol.doses for t, _ in d.events("rat")]
+                keep &= ~np.isin(np.round(times, 9), np.round(doses, 9))
             if keep.any():
                 err = np.abs(an[keep] - fd[v][keep]) / np.abs(fd[v][keep])
                 worst = max(worst, float(err.max()))
                 compared += int(keep.sum())
             # where finite differences see nothing, the sensitivity is negligible too
-            assert np.all(np.abs(an[~keep][1:]) * max(abs(value), 1.0)
+            quiet = ~keep & (np.abs(fd[v]) * max(abs(value), 1.0) <= NEGLIGIBLE * scale)
+            assert np.all(np.abs(an[quiet][1:]) * max(abs(value), 1.0)
                           <= 100 * NEGLIGIBLE * scale + 1e-12), (name, v)
     assert compared > 0
     print(f"{protocol.name}: {compared} values compared, worst relative error {worst:.2e}")
@@ -94,6 +99,7 @@ MODEL_PARAMETERS = ("k_locomotor_recovery", "injury_severity", "k_sev_uptake",
                     "k_lesion_extravasation")
 
 
+@pytest.mark.slow  # minutes: finite differences at tight tolerances
 def test_sensitivities_match_central_differences(protocol):
     """Every protocol of the SBML round trip (untreated, IV MSC bolus, daily sEV, sEV
     infusion): model parameters (one acting on the injury at time zero, one on recovery, two
