@@ -501,6 +501,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                  else args.ensemble_draws, 200, 100_000)):
         if not lo <= value <= hi:
             raise ScenarioError(f"{name} must be an integer from {lo} to {hi}, got {value}")
+    if args.start is not None and not Path(args.start).is_file():
+        raise ScenarioError(f"no start file {args.start!r} (a calibration's estimates.csv)")
     with output_folder(args.out, command="calibrate",
                        known=("*.csv", "*.json", "rat.toml", "fig_*.png", "mcmc_*")) as tmp:
         result = calibrate(problem, tmp, n_starts=args.starts, seed=args.seed,
@@ -508,7 +510,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                            samples=args.samples, ensemble=args.ensemble,
                            ensemble_steps=args.ensemble_steps,
                            ensemble_draws=args.ensemble_draws,
-                           spec_targets=not args.no_spec_targets, gradient=args.gradient)
+                           spec_targets=not args.no_spec_targets, gradient=args.gradient,
+                           start=args.start)
     out = args.out
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
@@ -860,6 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--no-spec-targets", action="store_true",
                      help="fit the data and priors alone, without the spec's must-show lines "
                      "(evaluation.targets) as constraints")
+    cal.add_argument("--start", metavar="ESTIMATES_CSV", default=None,
+                     help="first start from a previous fit's estimates.csv (to refine or "
+                     "resume a fit; the other starts stay random)")
     cal.set_defaults(func=_cmd_calibrate)
 
     prod = sub.add_parser("products", help="list therapy products, routes and cargo")

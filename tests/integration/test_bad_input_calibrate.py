@@ -39,8 +39,14 @@ def _set_cell(path, column, value, row=1, *, rename=None):
     path.write_text("\n".join(lines) + "\n")
 
 
+def _cell(path, column, row=1):
+    lines = path.read_text().splitlines()
+    return lines[row].split("\t")[lines[0].split("\t").index(column)]
+
+
 def _calibrate(yaml_path, out, *extra):
     return main(["calibrate", str(yaml_path), "--starts", "1", "--max-nfev", "2",
+                 "--ensemble-draws", "200",
                  "--ensemble-steps", "10", "--out", str(out), *extra])
 
 
@@ -49,12 +55,13 @@ def test_a_formula_in_a_petab_file_never_runs_as_code(problem, tmp_path, capsys)
     file appeared. The whitelist parser refuses the call by name."""
     marker = tmp_path / "PWNED"
     yaml_path = _copy(problem, tmp_path / "p")
+    first = _cell(yaml_path.parent / "observables.tsv", "observableId")
     _set_cell(yaml_path.parent / "observables.tsv", "observableFormula",
               f"__import__('os').system('touch {marker}')")
     assert _calibrate(yaml_path, tmp_path / "o") == EXIT_BAD_INPUT
     assert not marker.exists()
     err = capsys.readouterr().err
-    assert "observable obs_spared_tissue_fraction" in err and "not a function" in err
+    assert f"observable {first}" in err and "not a function" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
@@ -79,7 +86,7 @@ def test_other_formulas_are_refused_by_name(problem, tmp_path, formula, message)
 # (file, column, value, row or None to rename the column to value, words of the message)
 CASES = {
     "nan measurement": ("measurements.tsv", "measurement", "nan", 2,
-                        "line 3 (bar028), column measurement"),
+                        "line 3 ({dataset}), column measurement"),
     "empty measurement": ("measurements.tsv", "measurement", "", 2,
                           "column measurement: empty"),
     "infinite measurement": ("measurements.tsv", "measurement", "inf", 2, "not a finite"),
@@ -98,7 +105,7 @@ CASES = {
                              "objectivePriorParameters (mean)"),
     "one prior parameter": ("parameters.tsv", "objectivePriorParameters", "0.69897", 1,
                             "must be two numbers"),
-    "lower bound above upper": ("parameters.tsv", "lowerBound", "1e4", 1,
+    "lower bound above upper": ("parameters.tsv", "lowerBound", "{above_upper}", 1,
                                 "is not below upperBound"),
     "condition value not a number": ("conditions.tsv", "injury_severity", "__import__('os')",
                                      1, "column injury_severity"),
@@ -110,12 +117,15 @@ CASES = {
 def test_malformed_tables_are_refused_with_exit_2(problem, tmp_path, capsys, case):
     name, column, value, row, words = CASES[case]
     yaml_path = _copy(problem, tmp_path / "p")
+    if value == "{above_upper}":
+        value = str(10 * float(_cell(yaml_path.parent / "parameters.tsv", "upperBound", row)))
     if row is None:
         _set_cell(yaml_path.parent / name, column, None, rename=value)
     else:
         _set_cell(yaml_path.parent / name, column, value, row)
     assert _calibrate(yaml_path, tmp_path / "o") == EXIT_BAD_INPUT
     err = capsys.readouterr().err
+    words = words.format(dataset=_cell(yaml_path.parent / "measurements.tsv", "datasetId", 2))
     assert words in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists()

@@ -578,23 +578,28 @@ class CalibrationResult:
 
 
 def fit(objective: PetabObjective, *, n_starts: int = 8, seed: int = 0, max_nfev: int = 100,
-        workers: int = 1, progress: bool = False) -> CalibrationResult:
-    """Multi-start least squares (pyPESTO, scipy's ``ls_trf``) from the prior mean and from
-    seeded uniform draws within the bounds."""
+        workers: int = 1, progress: bool = False,
+        start: np.ndarray | None = None) -> CalibrationResult:
+    """Multi-start least squares (pyPESTO, scipy's ``ls_trf`` with Jacobian-scaled steps)
+    from ``start`` (scaled; default the prior mean) and from seeded uniform draws within the
+    bounds."""
     import pandas as pd
     import pypesto
     import pypesto.optimize
 
     rng = np.random.default_rng(seed)
-    guesses = [np.clip(objective.prior_mean, objective.lb, objective.ub)]
+    first = objective.prior_mean if start is None else np.asarray(start, dtype=float)
+    guesses = [np.clip(first, objective.lb, objective.ub)]
     guesses += [objective.lb + rng.random(objective.lb.size) * (objective.ub - objective.lb)
                 for _ in range(n_starts - 1)]
     pyobj = pypesto.Objective(res=objective.residuals, sres=objective.jacobian,
                               x_names=objective.names)
     problem = pypesto.Problem(pyobj, lb=objective.lb, ub=objective.ub,
                               x_guesses=np.array(guesses), x_names=objective.names)
+    # Jacobian-scaled steps: the parameters' scales differ by orders of magnitude.
     optimizer = pypesto.optimize.ScipyOptimizer(method="ls_trf",
-                                                options={"max_nfev": max_nfev})
+                                                options={"max_nfev": max_nfev,
+                                                         "x_scale": "jac"})
     engine = (pypesto.engine.MultiProcessEngine(n_procs=workers) if workers > 1
               else pypesto.engine.SingleCoreEngine())
     start = time.perf_counter()
@@ -685,11 +690,43 @@ def add_ensemble_widths(estimates: Any, objective: PetabObjective, samples: Any)
                             determined_by_ensemble=[identifiability(r) for r in ratio])
 
 
+def start_point(objective: PetabObjective, path: str | Path) -> np.ndarray:
+    """The scaled start a previous fit's ``estimates.csv`` (``parameterId``, ``estimate`` in
+    declared units) gives; a parameter the file lacks starts at its prior mean. A name the
+    problem does not estimate, a missing column or a value outside the bounds is refused."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise CordsimError(f"start file {path}: cannot read it as CSV ({err})") from err
+    missing = {"parameterId", "estimate"} - set(table.columns)
+    if missing:
+        raise CordsimError(f"start file {path}: missing column(s) {sorted(missing)} "
+                           "(expected a calibration's estimates.csv)")
+    index = {n: i for i, n in enumerate(objective.names)}
+    x = np.array(objective.prior_mean, dtype=float)
+    for name, value in zip(table["parameterId"], table["estimate"], strict=True):
+        if name not in index:
+            raise CordsimError(f"start file {path}: {name!r} is not estimated in this problem")
+        i = index[name]
+        if not np.isfinite(value):
+            raise CordsimError(f"start file {path}: {name} = {value} is not a number")
+        scaled = to_scale(float(value), objective.scales[i])
+        if not objective.lb[i] - 1e-9 <= scaled <= objective.ub[i] + 1e-9:
+            raise CordsimError(f"start file {path}: {name} = {value} lies outside its bounds "
+                               f"[{from_scale(objective.lb[i], objective.scales[i]):g}, "
+                               f"{from_scale(objective.ub[i], objective.scales[i]):g}]")
+        x[i] = scaled
+    return x
+
+
 def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed: int = 0,
               max_nfev: int = 100, workers: int = 1, progress: bool = False,
               samples: int = 0, ensemble: str = "laplace", ensemble_steps: int | None = None,
               ensemble_draws: int | None = None, spec_targets: bool = True,
-              gradient: str = "exact") -> CalibrationResult:
+              gradient: str = "exact", start: str | Path | None = None) -> CalibrationResult:
     """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (every estimated
     parameter, the study severities and observation parameters included, with standard errors
     and identifiability), ``fit.csv``, ``targets.csv`` (the spec targets at the fit),
@@ -699,7 +736,9 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ``summary.json`` and figures (fit against data with the data's SD; waterfall of the starts;
     identifiability). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``).
     ``gradient``: the optimizer's Jacobian, ``exact`` (forward sensitivities) or ``fd``
-    (forward differences)."""
+    (forward differences). ``start``: a previous fit's ``estimates.csv`` whose estimates
+    are the first start (parameters it lacks start at the prior mean): to refine or resume a
+    fit."""
     import pandas as pd
 
     from cordsim._optional import require
@@ -720,8 +759,9 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     objective = PetabObjective(yaml_path, spec_targets=spec_targets, gradient=gradient)
+    first = None if start is None else start_point(objective, start)
     result = fit(objective, n_starts=n_starts, seed=seed, max_nfev=max_nfev, workers=workers,
-                 progress=progress)
+                 progress=progress, start=first)
     table = fit_table(objective, result.best)
     table.to_csv(out / "fit.csv", index=False, float_format="%.6g")
     target_table(objective, result.best).to_csv(out / "targets.csv", index=False,
