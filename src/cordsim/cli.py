@@ -511,7 +511,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                            ensemble_steps=args.ensemble_steps,
                            ensemble_draws=args.ensemble_draws,
                            spec_targets=not args.no_spec_targets, gradient=args.gradient,
-                           start=args.start)
+                           start=args.start, ensemble_vary=args.ensemble_vary)
     out = args.out
     best = result.starts["objective"].iloc[0]
     print(f"{len(result.starts)} starts in {result.seconds:.0f} s; best objective {best:.4g}")
@@ -863,6 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--no-spec-targets", action="store_true",
                      help="fit the data and priors alone, without the spec's must-show lines "
                      "(evaluation.targets) as constraints")
+    cal.add_argument("--ensemble-vary", choices=("therapy", "all"), default="therapy",
+                     help="what the Laplace ensemble varies: the therapy's parameters, the "
+                     "natural history at its fit (therapy, default), or every estimated one")
     cal.add_argument("--start", metavar="ESTIMATES_CSV", default=None,
                      help="first start from a previous fit's estimates.csv (to refine or "
                      "resume a fit; the other starts stay random)")

@@ -80,9 +80,11 @@ def _small_problem(problem, tmp_path):
         shutil.copy(f, tmp_path / f.name)
     params = pd.read_csv(tmp_path / "parameters.tsv", sep="\t")
     keep = params["parameterId"].isin(["k_locomotor_recovery", "ec50_function_substrate"])
-    severity = params["parameterId"].str.startswith("severity_")
-    params.loc[severity, "estimate"] = 0  # the studies' severities fixed at their priors
-    params[keep | severity].to_csv(tmp_path / "parameters.tsv", sep="\t", index=False)
+    # the problem's own parameters (study severities, observation parameters) stay in the
+    # table, fixed at their nominal values; cordsim's other parameters leave it
+    own = ~params["parameterId"].isin(list(cordsim.default_parameters().records))
+    params.loc[own, "estimate"] = 0
+    params[keep | own].to_csv(tmp_path / "parameters.tsv", sep="\t", index=False)
     meas = pd.read_csv(tmp_path / "measurements.tsv", sep="\t")
     meas[meas["observableId"] == "obs_bbb"].to_csv(tmp_path / "measurements.tsv",
                                                     sep="\t", index=False)
@@ -168,6 +170,24 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     assert diag["unique_members"] > 20 and diag["effective_sample_size"] > 20
     # posterior draws fit the data about as well as the best fit (not ~10 log-units worse)
     assert diag["neg_log_posterior_members_median"] < diag["neg_log_posterior_best"] + 3
+
+
+def test_max_nfev_bounds_the_residual_evaluations(problem, tmp_path):
+    """pyPESTO overwrote a ``max_nfev`` option with None: every fit ran to scipy's default
+    of 100 evaluations per parameter, whatever ``--max-nfev`` said."""
+    from cordsim.analysis.calibration import PetabObjective, fit
+
+    obj = PetabObjective(_small_problem(problem, tmp_path), spec_targets=False)
+    calls = []
+    residuals = obj.residuals
+
+    def counted(theta):
+        calls.append(1)
+        return residuals(theta)
+
+    obj.residuals = counted
+    fit(obj, n_starts=1, max_nfev=2)
+    assert 1 <= len(calls) <= 2 + 1  # the optimizer's evaluations (+ pyPESTO's check)
 
 
 def test_user_problems_get_clear_errors(problem, tmp_path):
@@ -290,10 +310,14 @@ BOLUS = cordsim.Protocol((cordsim.Dose("sev_naive", "7.2e10 particle", "iv", sta
 
 
 def test_therapy_effects_of_the_size_rats_show():
-    assert 2.0 <= _gain(ACUTE) <= 4.0  # 100 ug naive sEVs IV at 3 h (pooled +3.47)
-    assert 2.0 <= _gain(MSC) <= 3.5  # 1e6 IV MSCs at day 7 (pooled +3.9, all routes)
+    """The gains the mechanism fit gives (README "Calibration"), against the dataset: 100 ug
+    IV sEVs at 3 h between the contusion-only pooled effect (+1.56, Mou 2025) and the
+    all-model one (+3.47, Ye 2024) at day 42; IV MSCs positive and below the pooled +3.9
+    (Oliveri 2014, all routes) at day 56; fractionated sEVs at least the single bolus."""
+    assert 1.5 <= _gain(ACUTE, 42) <= 3.5
+    assert 1.0 <= _gain(MSC, 56) <= 3.9
     fractionated, bolus = _gain(FRACTIONATED), _gain(BOLUS)
-    assert 1.5 <= fractionated <= 3.0 and fractionated >= bolus
+    assert fractionated >= 1.0 and fractionated >= bolus
 
 
 def test_dose_response_saturates():

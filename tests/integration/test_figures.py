@@ -201,8 +201,10 @@ def test_the_gain_panel_shows_published_gains_of_the_arms_products_only():
         return [p["label"] for p in literature_points("bbb_score", injury="moderate",
                                                       kind="gain", products=products)]
 
-    assert labels(["msc"]) == ["Oliveri 2014 (MSC)"]
-    assert "Oliveri 2014 (MSC)" not in labels(["sev_naive"]) and labels(["sev_naive"])
+    msc, sev = labels(["msc"]), labels(["sev_naive"])
+    assert "Oliveri 2014 (MSC)" in msc and all(label.endswith("(MSC)") for label in msc)
+    assert sev and all(label.endswith("(sEV)") for label in sev)
+    assert "Ye 2024 (sEV)" in sev and not any(label.startswith("tx") for label in sev)
     assert set(labels(None)) == set(labels(["msc", "sev_naive"]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import cordsim
 from cordsim.cli import main
 
 
@@ -59,7 +60,8 @@ def test_report_and_netcdf_keep_every_arms_provenance(tmp_path):
     out = tmp_path / "two"
     assert main(["run", str(scen), "--ensemble", "0", "--report", "--out", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert "d_neutrophils: 2 -&gt; 0.6 (arm parameters)" in page
+    default = cordsim.default_parameters()["d_neutrophils"]
+    assert f"d_neutrophils: {default:g} -&gt; 0.6 (arm parameters)" in page
     assert "marco_activity: 0.3 (perturbation)" in page
     nc = out / "timecourse.nc"
     with pytest.raises(ScenarioError, match="holds 2 arms: pass arm= one of 'vehicle', 'pert'"):

@@ -11,7 +11,7 @@ no single knock-out removes is the direct effect of the delivered miRNAs on thei
 Examples
 --------
 >>> sorted(PROGRAMS)[:2]
-['barrier repair', 'cytokine shift']
+['M2 polarization', 'barrier repair']
 """
 
 from __future__ import annotations

@@ -308,10 +308,11 @@ class PetabObjective:
         range, the distance outside over its scale beyond (:mod:`cordsim.evaluation.targets`)."""
         if not self.targets:
             return np.zeros((len(thetas), 0))
-        from cordsim.evaluation.targets import run_conditions
+        from cordsim.evaluation.targets import FIT_MARGIN, run_conditions
 
         runs = run_conditions([self.model_values(th) for th in thetas], parameters=self.base)
-        out = np.array([[t.residual(series) for t in self.targets] for series in runs])
+        out = np.array([[t.residual(series, margin=FIT_MARGIN) for t in self.targets]
+                        for series in runs])
         out[~np.isfinite(out)] = FAILED_RESIDUAL
         return out
 
@@ -596,9 +597,11 @@ def fit(objective: PetabObjective, *, n_starts: int = 8, seed: int = 0, max_nfev
                               x_names=objective.names)
     problem = pypesto.Problem(pyobj, lb=objective.lb, ub=objective.ub,
                               x_guesses=np.array(guesses), x_names=objective.names)
-    # Jacobian-scaled steps: the parameters' scales differ by orders of magnitude.
+    # Jacobian-scaled steps: the parameters' scales differ by orders of magnitude. pyPESTO
+    # hands least_squares its "maxfun" option as max_nfev (and overwrites a "max_nfev" key
+    # with None, which let every fit run to scipy's default of 100 x parameters).
     optimizer = pypesto.optimize.ScipyOptimizer(method="ls_trf",
-                                                options={"max_nfev": max_nfev,
+                                                options={"maxfun": max_nfev,
                                                          "x_scale": "jac"})
     engine = (pypesto.engine.MultiProcessEngine(n_procs=workers) if workers > 1
               else pypesto.engine.SingleCoreEngine())
@@ -726,7 +729,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
               max_nfev: int = 100, workers: int = 1, progress: bool = False,
               samples: int = 0, ensemble: str = "laplace", ensemble_steps: int | None = None,
               ensemble_draws: int | None = None, spec_targets: bool = True,
-              gradient: str = "exact", start: str | Path | None = None) -> CalibrationResult:
+              gradient: str = "exact", start: str | Path | None = None,
+              ensemble_vary: str = "therapy") -> CalibrationResult:
     """Fit a PEtab problem and write into ``out``: ``estimates.csv`` (every estimated
     parameter, the study severities and observation parameters included, with standard errors
     and identifiability), ``fit.csv``, ``targets.csv`` (the spec targets at the fit),
@@ -738,13 +742,16 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ``gradient``: the optimizer's Jacobian, ``exact`` (forward sensitivities) or ``fd``
     (forward differences). ``start``: a previous fit's ``estimates.csv`` whose estimates
     are the first start (parameters it lacks start at the prior mean): to refine or resume a
-    fit."""
+    fit. ``ensemble_vary``: what the Laplace ensemble varies, ``therapy`` (the therapy's
+    parameters the problem estimates, :data:`~cordsim.analysis.uncertainty.THERAPY_PARAMETERS`,
+    the rest at the fit; all when it estimates none of them) or ``all``."""
     import pandas as pd
 
     from cordsim._optional import require
     from cordsim.analysis.uncertainty import (
         ENSEMBLE_STEPS,
         LAPLACE_DRAWS,
+        THERAPY_PARAMETERS,
         laplace_ensemble,
         posterior_ensemble,
         sample_posterior,
@@ -752,6 +759,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     from cordsim.data import data_path
     from cordsim.io.plotting import plot_calibration, plot_identifiability
 
+    if ensemble_vary not in ("therapy", "all"):
+        raise CordsimError(f"ensemble_vary must be 'therapy' or 'all', got {ensemble_vary!r}")
     if ensemble not in ("laplace", "emcee"):
         raise CordsimError(f"ensemble must be 'laplace' or 'emcee', got {ensemble!r}")
     if ensemble == "emcee":
@@ -791,9 +800,12 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
             steps=ENSEMBLE_STEPS if ensemble_steps is None else ensemble_steps,
             progress=progress)
     else:
+        varied = ([n for n in THERAPY_PARAMETERS if n in objective.names] or None
+                  if ensemble_vary == "therapy" else None)
         summary["ensemble"] = laplace_ensemble(
             objective, result.best, result.covariance, out, seed=seed,
-            draws=LAPLACE_DRAWS if ensemble_draws is None else ensemble_draws)
+            draws=LAPLACE_DRAWS if ensemble_draws is None else ensemble_draws,
+            names=varied)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     estimates = add_ensemble_widths(estimates, objective, pd.read_csv(out / "samples.csv"))
     estimates.to_csv(out / "estimates.csv", index=False, float_format="%.6g")

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from cordsim.errors import CordsimError
+
 ENSEMBLE_MEMBERS = 200
 ENSEMBLE_STEPS = 10000  # emcee steps per walker (half of them burn-in)
 BALL = 0.3  # walkers start around the best fit, spread by this share of each prior SD
@@ -102,51 +104,96 @@ def posterior_ensemble(objective: Any, best: np.ndarray, out: str | Path, *, see
 
 LAPLACE_DRAWS = 2000
 LAPLACE_WIDEN = 1.5  # the proposal's SDs over the Laplace approximation's
+REGION_WIDEN = 0.5  # the proposal of the fallback (draws kept inside the 95% region)
+# What the shipped problem's ensemble varies: the therapy's parameters and the publication
+# bias of pooled effects; the natural history stays at its fit (see laplace_ensemble).
+THERAPY_PARAMETERS = (
+    "ec50_mirna_silencing", "k_sev_uptake", "k_lesion_extravasation", "k_program",
+    "d_program", "w_m2_program", "w_program_trophic", "w_program_il10", "k_splenic_il10",
+    "k_il10_serum_entry", "ec50_sev_spleen", "s_sev_msc", "f_protection_max",
+    "w_regrowth_function", "w_program_barrier", "f_program_mmp", "pooled_inflation")
 
 
 def laplace_ensemble(objective: Any, best: np.ndarray, covariance: np.ndarray,
                      out: str | Path, *, seed: int = 0, members: int = ENSEMBLE_MEMBERS,
-                     draws: int = LAPLACE_DRAWS, progress: bool = False) -> dict[str, Any]:
-    """``members`` parameter vectors resampled from ``draws`` draws of a widened Laplace
-    approximation at ``best`` (normal in parameter scale, SDs x :data:`LAPLACE_WIDEN`, cut
-    at the bounds), each weighted by its posterior over the proposal's density (sampling
-    importance resampling): cheap (one kernel call per condition for all draws) and honest
-    about its quality (the effective sample size of the weights is reported). Writes
-    ``samples.csv`` and ``ensemble.json``, as :func:`posterior_ensemble` does."""
+                     draws: int = LAPLACE_DRAWS, names: tuple[str, ...] | None = None,
+                     progress: bool = False) -> dict[str, Any]:
+    """``members`` parameter vectors from draws of a Laplace approximation at ``best``
+    (normal in parameter scale; a draw beyond a bound is moved onto it). ``names``: the
+    parameters that vary (default all; the others stay at ``best``), drawn from their
+    Laplace approximation conditional on the others. Writes ``samples.csv`` and
+    ``ensemble.json``, as :func:`posterior_ensemble` does.
+
+    First, sampling importance resampling: ``draws`` draws with SDs x :data:`LAPLACE_WIDEN`,
+    each weighted by its posterior over the proposal's density. When the weights collapse
+    (effective sample size below a tenth of ``members``: the posterior is far from normal,
+    as with the spec targets' one-sided penalties, which the Laplace approximation at an
+    optimum inside them does not see), the members are instead draws of a narrower proposal
+    (SDs x :data:`REGION_WIDEN`) whose negative log posterior lies within half the 95%
+    chi-square quantile (degrees of freedom: the varied parameters) of the best: parameter
+    sets the data and the targets do not reject, not a sample of the posterior.
+    ``ensemble.json`` says which method made the members."""
+    from scipy.stats import chi2
+
     rng = np.random.default_rng(seed)
     best = np.asarray(best, float)
-    cov = 0.5 * (covariance + covariance.T) * LAPLACE_WIDEN ** 2
-    cov += np.eye(best.size) * 1e-12
-    chol = np.linalg.cholesky(cov)
-    z = rng.standard_normal((draws, best.size))
-    x = best + z @ chol.T
-    inside = np.all((x >= objective.lb) & (x <= objective.ub), axis=1)
-    x = x[inside]
+    idx = (np.arange(best.size) if names is None
+           else np.array([objective.names.index(n) for n in names if n in objective.names]))
+    info = np.linalg.pinv(0.5 * (covariance + covariance.T))
+    cov = np.linalg.pinv(info[np.ix_(idx, idx)])  # the varied ones given the others
+    chol = np.linalg.cholesky(0.5 * (cov + cov.T) + np.eye(idx.size) * 1e-12)
+    lb, ub = objective.lb[idx], objective.ub[idx]
+
+    def propose(widen: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        z = rng.standard_normal((n, idx.size))
+        x = np.tile(best, (n, 1))
+        moved = best[idx] + widen * z @ chol.T
+        inside = np.all((moved >= lb) & (moved <= ub), axis=1)
+        x[:, idx] = np.clip(moved, lb, ub)
+        return x, z, inside
+
+    best_nlp = float(objective.neg_log_posterior(best))
+    x, z, inside = propose(LAPLACE_WIDEN, draws)
     nlp = np.asarray(objective.neg_log_posteriors(list(x)))
-    log_q = -0.5 * np.sum(z[inside] ** 2, axis=1)  # the proposal's log density (+ constant)
-    log_w = -nlp - log_q
+    log_w = -nlp + 0.5 * np.sum(z ** 2, axis=1)  # posterior over the proposal (+ constant)
     log_w[~np.isfinite(log_w)] = -np.inf
     w = np.exp(log_w - np.max(log_w))
     w /= w.sum()
     ess = float(1.0 / np.sum(w ** 2))
-    # systematic resampling
-    positions = (rng.random() + np.arange(members)) / members
-    pick = np.searchsorted(np.cumsum(w), positions)
-    kept = x[np.minimum(pick, len(x) - 1)]
+    diagnostics: dict[str, Any] = {
+        "varied": [objective.names[i] for i in idx] if names is not None else "all",
+        "draws": draws, "draws_inside_bounds": int(inside.sum()), "seed": seed,
+        "widen": LAPLACE_WIDEN, "effective_sample_size": ess,
+        "neg_log_posterior_best": best_nlp}
+    if ess >= members / 10:
+        positions = (rng.random() + np.arange(members)) / members  # systematic resampling
+        pick = np.minimum(np.searchsorted(np.cumsum(w), positions), len(x) - 1)
+        kept, kept_nlp = x[pick], nlp[pick]
+        diagnostics.update(
+            sampler="sampling importance resampling of a widened Laplace approximation",
+            unique_members=int(len(np.unique(pick))))
+    else:
+        limit = 0.5 * float(chi2.ppf(0.95, idx.size))
+        x, _, _ = propose(REGION_WIDEN, draws)
+        nlp = np.asarray(objective.neg_log_posteriors(list(x)))
+        ok = np.flatnonzero(nlp - best_nlp <= limit)[:members]
+        if not ok.size:
+            raise CordsimError("no Laplace draw lies inside the 95% region of the best fit: "
+                               "no ensemble (try --ensemble emcee)")
+        kept, kept_nlp = x[ok], nlp[ok]
+        diagnostics.update(
+            sampler=("importance weights collapsed: draws of a narrowed Laplace approximation "
+                     "(SDs x {REGION_WIDEN}) within half the 95% chi-square quantile of the best "
+                     "(a region the data and targets do not reject; not a posterior sample)"
+                     ).replace("{REGION_WIDEN}", str(REGION_WIDEN)),
+            region_widen=REGION_WIDEN, region_limit=limit,
+            region_draws_inside=int((nlp - best_nlp <= limit).sum()),
+            unique_members=int(len(ok)))
+    diagnostics.update(members=int(len(kept)),
+                       neg_log_posterior_members_median=float(np.median(kept_nlp)))
     out = Path(out)
     _values_table(objective, kept).to_csv(out / "samples.csv", index=False,
                                           float_format="%.6g")
-    best_nlp = float(objective.neg_log_posterior(best))
-    diagnostics = {
-        "sampler": "sampling importance resampling of a widened Laplace approximation",
-        "draws": draws, "draws_inside_bounds": int(inside.sum()), "members": members,
-        "widen": LAPLACE_WIDEN, "seed": seed,
-        "effective_sample_size": ess,
-        "unique_members": int(len(np.unique(pick))),
-        "neg_log_posterior_best": best_nlp,
-        "neg_log_posterior_members_median": float(np.median(nlp[np.minimum(pick,
-                                                                           len(x) - 1)])),
-    }
     (out / "ensemble.json").write_text(json.dumps(diagnostics, indent=1) + "\n")
     return diagnostics
 

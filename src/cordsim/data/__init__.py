@@ -180,10 +180,15 @@ def variability() -> dict[str, Any]:
 
 def ensemble_members(n: int | None = None) -> Any:
     """Members of the shipped ensemble of fitted parameter values (``calibration/samples.csv``,
-    drawn from the calibration's posterior): ``n`` spread over the ensemble, or all."""
+    drawn by the calibration, ``calibration/ensemble.json`` says how): ``n`` spread over the
+    ensemble, or all; cordsim's parameters only."""
     import numpy as np
 
     df = _samples()
+    # the model's parameters only (samples.csv also holds the problem's own: observation
+    # parameters and study severities, which a scenario does not take)
+    model = set(default_parameters().records)
+    df = df[[c for c in df.columns if c in model]]
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
             raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} (the "

@@ -207,22 +207,6 @@ def _fitted_on_bounds(r: Runs) -> Check:
                  share <= 0.05)
 
 
-def _barrier_share(r: Runs) -> Check:
-    from cordsim.evaluation.targets import run_conditions
-
-    arms = ["moderate", "fractionated_d7"]
-    base = r.targets
-    off = run_conditions([{"w_program_barrier": 0.0, "f_program_mmp": 0.0}], arms,
-                         parameters=r.parameters)[0]
-
-    def gain(s: Any) -> float:
-        return s.at("fractionated_d7", "bbb_score", 42) - s.at("moderate", "bbb_score", 42)
-
-    share = 1 - gain(off) / gain(base) if gain(base) > 0 else 0.0
-    return Check(f"{100 * share:.0f}% of the fractionated arm's gain at day 42",
-                 share >= 0.1)
-
-
 def target_claims() -> tuple[Claim, ...]:
     """One claim per spec target (:data:`cordsim.evaluation.targets.TARGETS`)."""
     from cordsim.evaluation.targets import TARGETS
@@ -268,9 +252,6 @@ CLAIMS: tuple[Claim, ...] = (
           "Basso1996", "same order", _sparing_severity),
     Claim("compression", "A compression injury impairs locomotion more than a mild contusion",
           "spec 1 presets; Kisucka 2021 (compression)", "0 < compression < mild", _compression),
-    Claim("barrier_repair_share", "Barrier repair carries a visible share of the benefit, not "
-          "rounding to zero", "spec 4", ">= 10% of the fractionated sEV arm's BBB gain "
-          "(knocked out, rerun)", _barrier_share),
     Claim("fitted_within_bounds", "Fitted parameters are not parked on their bounds",
           "the rat-data issue", "<= 5% of fitted parameters at a bound", _fitted_on_bounds),
     Claim("sham_homeostasis", "Without injury every variable stays at homeostasis for 70 days",

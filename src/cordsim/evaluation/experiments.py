@@ -7,7 +7,7 @@ comparison figure and endpoint table; ``cordsim validate`` runs every check.
 Examples
 --------
 >>> sorted(experiments())[:3]
-['dose-response', 'fractionated-vs-msc', 'intact-cord']
+['dose-response', 'early-dose-dilution', 'fractionated-vs-msc']
 """
 
 from __future__ import annotations

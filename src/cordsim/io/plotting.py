@@ -229,7 +229,7 @@ def literature_points(readout: str, *, injury: str, kind: str = "level",
         if key in seen:
             continue
         seen.add(key)
-        label = _short_source(str(r.source)) or str(r.obs_id)
+        label = _short_source(str(r.source)) or str(r.study) or str(r.obs_id)
         if kind == "gain" and str(r.protocol).strip():
             prods = {d.get("product") for d in json.loads(r.protocol)}
             label += " (" + ", ".join(PRODUCT_LABELS.get(p, p) for p in sorted(prods)) + ")"
