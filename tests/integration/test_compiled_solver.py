@@ -31,7 +31,9 @@ def test_bolus_shows_at_its_own_time():
                              solver=cordsim.Solver(method="compiled")).run(10, dt=1.0)
     plasma = res.to_dataframe()["sev_plasma"].to_numpy()
     assert plasma[4] == 0.0 and plasma[5] == pytest.approx(2.4e10, rel=1e-12)
-    assert 0 < plasma[6] < plasma[5]  # cleared afterwards
+    # cleared afterwards (within a day at the fitted clearance: ~0 up to the solver's
+    # absolute tolerance, never meaningfully negative)
+    assert -1e-9 * plasma[5] < plasma[6] < 1e-3 * plasma[5]
     assert np.all(res["sev_input_total"][res.time >= 5] == pytest.approx(2.4e10, rel=1e-9))
 
 
