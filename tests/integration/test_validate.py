@@ -57,7 +57,7 @@ def test_validate_reports_failures(params):
         slow = params.replace(k_monocyte_influx=50.0)
     table = validate(slow, experiments=False)
     failed = set(table.loc[~table["pass"], "id"])
-    assert {"macrophages_first_weeks", "microglia_then_macrophages"} <= failed
+    assert {"target:macrophages_lead_day14", "target:m1_peak_day"} <= failed
     assert table["source"].str.len().gt(3).all()
 
 

@@ -11,7 +11,7 @@ presets untreated, and the arms of the therapy chain), simulated for one paramet
 Examples
 --------
 >>> sorted(CONDITIONS)[:3]
-['fractionated_d7', 'mild', 'moderate']
+['depleted', 'depleted_fractionated_d7', 'fractionated_d7']
 >>> len(TARGETS) > 20
 True
 """
