@@ -32,25 +32,23 @@ DAYS = 70.0
 TARGET_WEIGHT = 10.0
 # How far inside each edge the calibration aims, in units of a target's scale.
 FIT_MARGIN = 0.05
+# the fractionated arm: three daily IV doses of 2.4e10 sEVs from day 7 (spec 4, Nakazaki 2021)
+FRACTIONATED = Protocol((Dose("sev_naive", "2.4e10 particle", "iv", schedule="daily", count=3,
+                              start=7),))
 # condition -> (injury preset, protocol)
 CONDITIONS: dict[str, tuple[str, Protocol]] = {
     "mild": ("mild", Protocol()),
     "moderate": ("moderate", Protocol()),
     "severe": ("severe", Protocol()),
     "msc_d7": ("moderate", Protocol((Dose("msc", "1e6 cell", "iv", start=7),))),
-    "fractionated_d7": ("moderate", Protocol((Dose("sev_naive", "2.4e10 particle", "iv",
-                                                   schedule="daily", count=3, start=7),))),
+    "fractionated_d7": ("moderate", FRACTIONATED),
     "sev_3h": ("moderate", Protocol((Dose("sev_naive", "100 ug", "iv", start=0.125),))),
     # the review's experiments on the fractionated arm (evaluation.experiments)
-    "fractionated_d7_no_barrier": ("moderate", Protocol((Dose("sev_naive", "2.4e10 particle",
-                                                              "iv", schedule="daily", count=3,
-                                                              start=7),))),
+    "fractionated_d7_no_barrier": ("moderate", FRACTIONATED),
     "rnase_d7": ("moderate", Protocol((Dose("sev_rnase", "2.4e10 particle", "iv",
                                             schedule="daily", count=3, start=7),))),
     "depleted": ("moderate", Protocol()),
-    "depleted_fractionated_d7": ("moderate", Protocol((Dose("sev_naive", "2.4e10 particle",
-                                                            "iv", schedule="daily", count=3,
-                                                            start=7),))),
+    "depleted_fractionated_d7": ("moderate", FRACTIONATED),
 }
 # values a condition alone takes: the barrier program knocked out (analysis.attribution),
 # macrophages depleted by clodronate liposomes (the experiment's perturbation)
