@@ -53,16 +53,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cordsim.io.plotting import figure_formats
 
     args.format = figure_formats(args.format)  # refuse a bad format before any work
+    posterior = None
+    if args.parameters is not None:
+        from cordsim.run.ensemble import Posterior
+
+        posterior = Posterior.load(args.parameters)  # refused before any work
     if args.ensemble is not None:
         from cordsim.data import ensemble_members
 
+        members = posterior.members if posterior else ensemble_members
         if args.ensemble < 0:
             raise ScenarioError(f"--ensemble must be 0 (no ensemble) or a number of members "
-                                f"from 1 to {len(ensemble_members())}, got {args.ensemble}")
+                                f"from 1 to {len(members())}, got {args.ensemble}")
         if args.ensemble:
-            ensemble_members(args.ensemble)  # refuse a bad size before any work
+            members(args.ensemble)  # refuse a bad size before any work
     if args.scenario != "natural-history":
-        return _run_scenario_file(args)
+        return _run_scenario_file(args, posterior)
     from cordsim.io.writers import remove_stale_outputs
     from cordsim.run.simulation import Simulation, _check_days
 
@@ -71,7 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cordsim.run.resources import check_run
 
     _check_days(args.days, args.dt)
-    sim = Simulation(injury=args.severity, species=args.species)
+    sim = Simulation(injury=args.severity, species=args.species,
+                     parameters=posterior.parameters if posterior else None)
     one = Scenario("natural-history", (Arm(sim.injury.severity),), injury=sim.injury,
                    days=float(args.days), dt=float(args.dt))
     check_run(one, args.ensemble or 0)  # memory, before any work
@@ -85,7 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.ensemble:
             from cordsim.io.scenario_outputs import write_ensemble
 
-            written += write_ensemble(one, args.ensemble, out, args.format)[1]
+            written += write_ensemble(one, args.ensemble, out, args.format,
+                                      target=args.predict, posterior=posterior)[2]
         remove_stale_outputs(out, written)  # an earlier run's files in this folder
         if args.report:
             written.append(_report(out, out / "report.html", label=args.out))
@@ -140,7 +148,19 @@ def _print_endpoints(res) -> None:  # type: ignore[no-untyped-def]
         print(res.endpoints().T.to_string())
 
 
-def _run_scenario_file(args: argparse.Namespace) -> int:
+def _print_headline(path: Path) -> None:
+    """The headline endpoints of a run (``endpoints.csv``), transposed: median and band."""
+    import pandas as pd
+
+    df = pd.read_csv(path, index_col="arm")
+    point = str(df.pop("point").iloc[0])
+    with pd.option_context("display.width", 250, "display.max_columns", 20,
+                           "display.float_format", "{:.3g}".format):
+        print(f"endpoints: {point}")
+        print(df.T.to_string())
+
+
+def _run_scenario_file(args: argparse.Namespace, posterior: object = None) -> int:
     from cordsim.design.scenario import load_scenario
     from cordsim.io.scenario_outputs import check_scenario_run, run_and_write
     from cordsim.io.writers import RUN_OUTPUTS
@@ -150,7 +170,9 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
     with output_folder(args.out, command="run", known=RUN_OUTPUTS) as out:
         # the same code path as the web app (cordsim serve): same numbers, same files
         res, written, failure = run_and_write(scenario, out, progress=True,
-                                              ensemble=args.ensemble, formats=args.format)
+                                              ensemble=args.ensemble, formats=args.format,
+                                              point=args.point, target=args.predict,
+                                              posterior=posterior)
         code = EXIT_OK
         if failure is not None:
             code = EXIT_SOLVER_FAILED
@@ -159,7 +181,7 @@ def _run_scenario_file(args: argparse.Namespace) -> int:
             written.append(_report(out, out / "report.html", label=args.out))
     written = published(written, out, args.out)
     print(f"{scenario.name}: {scenario.description}")
-    _print_endpoints(res)
+    _print_headline(Path(args.out) / "endpoints.csv")
     _print_written(written)
     return code
 
@@ -267,6 +289,13 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
             print("\nvirtual trial (bbb_observed: observed BBB at the last day):")
             print(tri[["arm", "endpoint", "difference", "ci_low", "ci_high", "cohens_d",
                        "n_per_arm_for_power"]].to_string(index=False))
+            pred = tri.dropna(subset=["assurance"]) if "assurance" in tri else tri.iloc[:0]
+            if len(pred):
+                print("\nnext study (posterior predictive of the BBB gain, a new study's "
+                      "effect and severity drawn):")
+                print(pred[["arm", "gain_median", "gain_q05", "gain_q95", "sd_between_animals",
+                            "power_at_median", "assurance", "n_per_arm_80_power_at_median",
+                            "n_per_arm_80_assurance"]].to_string(index=False))
     print(f"wrote {out}/animals/*.parquet, percentiles.csv"
           + (", trial.csv" if tri is not None else "")
           + (", failed_animals.csv" if len(failed) else ""))
@@ -364,9 +393,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 12,
                            "display.float_format", "{:.3g}".format):
         print(f"{ds.attrs['endpoint']}: {ds.attrs['arm']} minus {ds.attrs['control']} "
-              f"({ds.attrs['animals']} animal(s) per point, {ds.attrs['runs']} runs)")
-        cols = [c for c in ("gain", "gain_ci_low", "gain_ci_high", "p_gain", "failed")
-                if c in table]
+              f"({ds.attrs['point']}; {ds.attrs['runs']} runs)")
+        cols = [c for c in ("gain", "gain_q05", "gain_q95", "gain_ci_low", "gain_ci_high",
+                            "p_gain", "failed") if c in table]
         print(table[[*settings, *cols]].to_string(index=False))
     _print_written([out / "scan.csv", out / "scan.nc", *figs])
     return EXIT_OK
@@ -412,15 +441,19 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     written = published(written, out, args.out)
     s = result.summary
     own, best, diff = s["own"], s["best"], s["best_minus_own"]
-    print(f"{s['endpoint']}, {s['arm']} minus {s['control']}, {s['animals']} animals, "
+    print(f"{s['endpoint']}, {s['arm']} minus {s['control']}, {s['point']}, "
           f"{s['trials']} trials ({s['runs']} runs), objective: {s['objective']}")
-    print(f"own protocol:  gain {own['gain']:.2f} (95% CI {own['gain_ci_low']:.2f} to "
-          f"{own['gain_ci_high']:.2f}), total dose {own['total_dose']:.3g} {s['dose_unit']}")
-    print(f"best protocol: gain {best['gain']:.2f} (95% CI {best['gain_ci_low']:.2f} to "
-          f"{best['gain_ci_high']:.2f}), total dose {best['total_dose']:.3g} "
-          f"{s['dose_unit']}: {best['protocol']}")
-    print(f"best minus own: {diff['gain']:+.2f} (95% CI {diff['gain_ci_low']:+.2f} to "
-          f"{diff['gain_ci_high']:+.2f}) on the same animals")
+
+    def band(r: dict, sign: str = "") -> str:
+        if "gain_q05" in r:
+            return f"90% band {r['gain_q05']:{sign}.2f} to {r['gain_q95']:{sign}.2f}"
+        return f"95% CI {r['gain_ci_low']:{sign}.2f} to {r['gain_ci_high']:{sign}.2f}"
+
+    print(f"own protocol:  gain {own['gain']:.2f} ({band(own)}), total dose "
+          f"{own['total_dose']:.3g} {s['dose_unit']}")
+    print(f"best protocol: gain {best['gain']:.2f} ({band(best)}), total dose "
+          f"{best['total_dose']:.3g} {s['dose_unit']}: {best['protocol']}")
+    print(f"best minus own: {diff['gain']:+.2f} ({band(diff, '+')}), paired")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
         cols = [c for c in ("total_dose", "gain", "route", "start", "count", "interval",
                             "duration") if c in result.pareto]
@@ -632,6 +665,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         csv = Path(args.csv)
         if not args.csv.strip() or csv.is_dir():
             raise ScenarioError(f"--csv must name a file, got {args.csv!r}")
+    if args.predictive:
+        if args.ensemble or args.out is not None:
+            raise ScenarioError("--predictive takes --csv (and --quiet) only, not --ensemble "
+                                "or --out")
+        return _validate_predictive(csv, quiet=args.quiet)
     with contextlib.ExitStack() as folders:
         csv_tmp = folders.enter_context(output_file(csv)) if csv is not None else None
         out = folders.enter_context(output_folder(args.out, command="validate",
@@ -670,6 +708,43 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if not built_to["pass"].all() else EXIT_OK
 
 
+def _validate_predictive(csv: Path | None, *, quiet: bool) -> int:
+    """``cordsim validate --predictive``: the held-out rows predicted; exit 1 when the
+    coverage of the 90% intervals is outside 80-97%, the median BBB interval is wider than 5
+    points, or a null predicts the held-out rows better."""
+    import pandas as pd
+
+    from cordsim.evaluation.predictive import COVERAGE_RANGE, predictive_validation
+
+    with contextlib.ExitStack() as files:
+        tmp = files.enter_context(output_file(csv)) if csv is not None else None
+        table, summary = predictive_validation(progress=not quiet)
+        if tmp is not None:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+    with pd.option_context("display.width", 250, "display.max_rows", None,
+                           "display.float_format", "{:.3g}".format):
+        print(table[["obs_id", "study", "observable", "condition", "time_day", "observed",
+                     "lo90", "hi90", "inside", "lpd", "lpd_no_therapy", "lpd_empirical"]]
+              .to_string(index=False))
+    lo, hi = COVERAGE_RANGE
+    lpd = summary["lpd"]
+    bbb = table.loc[table["observable"].str.contains("bbb"), "width"]
+    width = float(bbb.median()) if len(bbb) else float("nan")
+    print(f"held-out rows: {summary['rows']} from {summary['studies']} studies; coverage of "
+          f"the 90% intervals {summary['coverage']:.0%} (aim {lo:.0%}-{hi:.0%}); median "
+          f"width of the BBB intervals {width:.2f} points (aim <= 5)")
+    print("median 90% interval width per observable: " + ", ".join(
+        f"{k} {v:.3g}" for k, v in summary["median_width"].items()))
+    print(f"log predictive density over the {summary['compared_rows']} rows all three "
+          f"predict: cordsim {lpd['cordsim']:.2f}, no therapy {lpd['no_therapy']:.2f}, "
+          f"empirical {lpd['empirical']:.2f}")
+    passed = (lo <= summary["coverage"] <= hi and width <= 5
+              and lpd["cordsim"] > max(lpd["no_therapy"], lpd["empirical"]))
+    if csv is not None:
+        print(f"wrote {csv}")
+    return EXIT_OK if passed else EXIT_CHECK_FAILED
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from cordsim._optional import require
 
@@ -699,10 +774,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
     run.add_argument("--out", default="results/natural-history", help="output folder")
     run.add_argument("--ensemble", type=int, default=None, metavar="N",
-                     help="run N members of the fitted ensemble: credible bands "
-                     "(ensemble.csv, fig_ensemble.png, the band of the BBB gain in "
-                     f"fig_comparison); default {DEFAULT_ENSEMBLE} for a scenario of "
-                     "several arms, none for natural-history; 0: none")
+                     help="run N members of the fitted ensemble: the posterior predictive "
+                     "median and 90%% band (endpoints.csv, ensemble.csv, fig_ensemble, the "
+                     f"lines and bands of fig_comparison); default {DEFAULT_ENSEMBLE} for a "
+                     "scenario, none for natural-history; 0: none (the mode only)")
+    run.add_argument("--point", choices=("median", "mode"), default="median",
+                     help="what endpoints.csv, the table and the figures' lines report: the "
+                     "posterior predictive median with its 90%% band (default), or the best "
+                     "fit (mode: a diagnostic, not a forecast)")
+    run.add_argument("--predict", choices=("known-severity", "new-study"),
+                     default="known-severity",
+                     help="the predictive target: a study of the scenario's injury "
+                     "(default), or a new study (its injury severity drawn too)")
+    run.add_argument("--parameters", default=None, metavar="DIR",
+                     help="a folder written by 'cordsim calibrate' (rat.toml, samples.csv): "
+                     "run on its fit and ensemble instead of the shipped ones")
     run.add_argument("--format", action="append", default=None, metavar="FMT",
                      help="figure format: png, svg or pdf, repeated or comma-separated "
                      "(--format png,svg,pdf); every figure is written in each (default png)")
@@ -792,7 +878,8 @@ def build_parser() -> argparse.ArgumentParser:
     sca.add_argument("--endpoint", default=None, metavar="READOUT@WHEN",
                      help="endpoint (default: bbb_score at the last day)")
     sca.add_argument("--n", type=int, default=None,
-                     help="animals per grid point (default: one nominal animal)")
+                     help="virtual animals per grid point at the best fit (default: the "
+                     "posterior predictive over 50 members of the fitted ensemble)")
     sca.add_argument("--seed", type=int, default=1, help="seed of the animals (1)")
     sca.add_argument("--threshold", type=float, default=1.0,
                      help="gain counted in p_gain, endpoint units (default 1 BBB point)")
@@ -821,7 +908,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--routes", default=None,
                      help="allowed routes, comma-separated (default: the arm's own route)")
     opt.add_argument("--no-infusion", action="store_true", help="injections only")
-    opt.add_argument("--n", type=int, default=24, help="animals per protocol (24)")
+    opt.add_argument("--n", type=int, default=None,
+                     help="virtual animals per protocol at the best fit (default: the "
+                     "posterior predictive over 50 members of the fitted ensemble)")
     opt.add_argument("--trials", type=int, default=60, help="protocols tried (60)")
     opt.add_argument("--seed", type=int, default=1, help="seed of animals and search (1)")
     opt.add_argument("--out", required=True, help="output folder")
@@ -913,6 +1002,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--ensemble", type=int, default=0, metavar="N",
                      help="also validate N members of the posterior ensemble: each row's "
                      "pass rate (column ensemble_pass) and the passes per member (0: none)")
+    val.add_argument("--predictive", action="store_true",
+                     help="validation by prediction instead: every numeric row of the "
+                     "held-out studies as a 90%% interval and a log predictive density, "
+                     "against two nulls (no therapy; an empirical model); --csv gets one row "
+                     "per held-out number")
     val.set_defaults(func=_cmd_validate)
 
     srv = sub.add_parser("serve", help="local web app: build, run and compare scenarios in "

@@ -207,3 +207,33 @@ def test_a_scheduler_address_warns_that_it_must_be_trusted_and_garbage_is_exit_2
     assert dask.config.get("scheduler", None) != "dask.distributed"  # no global left over
     with pytest.raises(ValueError, match="No clients found"):
         default_client()
+
+
+def _fit_folder(folder, samples):
+    """A folder with the shipped parameter set and the given samples.csv text."""
+    import shutil
+
+    from cordsim.data import data_path
+
+    shutil.copy(data_path("parameter_sets", "rat.toml"), folder / "rat.toml")
+    (folder / "samples.csv").write_text(samples)
+    return folder
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda d: d / "absent", ["not a folder"]),
+    (lambda d: d, ["is not a 'cordsim calibrate' output", "rat.toml, samples.csv missing"]),
+    (lambda d: _fit_folder(d, "nothing,here\n1,2\n"),
+     ["no member with a parameter of cordsim's model"]),
+    (lambda d: _fit_folder(d, "k_locomotor_recovery\nabc\n"), ["not a finite number"]),
+])
+def test_a_parameters_folder_that_is_not_a_calibration_is_refused(tmp_path, capsys, make,
+                                                                   words):
+    """cordsim run --parameters DIR (issue 21): a folder without a fit is named, before any
+    work."""
+    folder = tmp_path / "fit"
+    folder.mkdir()
+    scen = tmp_path / "mini.toml"
+    scen.write_text(MINI)
+    _refused(capsys, ["run", str(scen), "--parameters", str(make(folder)),
+                      "--out", str(tmp_path / "o")], *words, out=tmp_path / "o")

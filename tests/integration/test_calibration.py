@@ -170,6 +170,24 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
     assert diag["unique_members"] > 20 and diag["effective_sample_size"] > 20
     # posterior draws fit the data about as well as the best fit (not ~10 log-units worse)
     assert diag["neg_log_posterior_members_median"] < diag["neg_log_posterior_best"] + 3
+    # a lab designs with its own fit: cordsim run --parameters (issue 21)
+    scen = tmp_path / "two.toml"
+    scen.write_text('name = "two"\ndays = 21\ndt = 1\n[[arms]]\nname = "vehicle"\n'
+                    '[[arms]]\nname = "sEV"\ndoses = [{product = "sev_naive", '
+                    'amount = "100 ug", route = "iv", start = 0.125}]\n')
+    run = tmp_path / "run"
+    assert main(["run", str(scen), "--parameters", str(out), "--ensemble", "20",
+                 "--out", str(run)]) == 0
+    own = cordsim.Simulation(parameters=fitted).run(days=21, dt=1)
+    tc = pd.read_csv(run / "timecourse.csv")
+    vehicle = tc[tc["arm"] == "vehicle"]
+    assert vehicle["bbb_score"].iloc[-1] == pytest.approx(own["bbb_score"][-1], rel=1e-6)
+    shipped = cordsim.Simulation().run(days=21, dt=1)
+    assert abs(own["bbb_score"][-1] - shipped["bbb_score"][-1]) > 1e-6  # not the shipped fit
+    bands = pd.read_csv(run / "ensemble.csv")
+    assert (bands["members"] == 20).all()
+    ends = pd.read_csv(run / "endpoints.csv", index_col="arm")
+    assert ends["point"].str.contains("20 fitted parameter sets").all()
 
 
 def test_max_nfev_bounds_the_residual_evaluations(problem, tmp_path):

@@ -112,6 +112,41 @@ def test_default_scenario_compares_four_arms(default_run):
         assert ds["sev_lesion"].attrs["units"] == "particle"
 
 
+def test_the_headline_is_the_posterior_median_with_its_band(default_run):
+    ends = pd.read_csv(default_run / "endpoints.csv", index_col="arm")
+    bands = pd.read_csv(default_run / "ensemble.csv")
+    assert ends["point"].str.startswith("posterior predictive median").all()
+    for arm in ["IV MSC", "fractionated sEV", "single sEV bolus"]:
+        at70 = bands[(bands["arm"] == arm) & (bands["variable"] == "bbb_gain")
+                     & (bands["time_day"] == 70)].iloc[0]
+        gain = ends.loc[arm, "bbb_score_day70_minus_vehicle"]
+        assert gain == pytest.approx(at70["q50"], abs=1e-4)
+        assert ends.loc[arm, "bbb_score_day70_minus_vehicle_q05"] < gain \
+            < ends.loc[arm, "bbb_score_day70_minus_vehicle_q95"]
+    # the mode (timecourse.csv, summary.csv) is the best fit, not the median
+    mode = pd.read_csv(default_run / "timecourse.csv")
+    assert set(mode["arm"]) == set(ends.index)
+
+
+def test_point_mode_reports_the_best_fit(tmp_path):
+    assert main(["run", "default", "--out", str(tmp_path), "--point", "mode",
+                 "--ensemble", "3"]) == 0
+    ends = pd.read_csv(tmp_path / "endpoints.csv", index_col="arm")
+    assert (ends["point"] == "mode (best fit)").all()
+    assert not any(c.endswith("_q05") for c in ends.columns)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--point", "mean"], "invalid choice: 'mean'"),
+    (["--predict", "old-study"], "invalid choice: 'old-study'"),
+])
+def test_bad_point_or_target_is_refused(tmp_path, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "default", "--out", str(tmp_path / "never"), *argv])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
 def test_scenario_file_run(tmp_path):
     scen = tmp_path / "mine.toml"
     scen.write_text('name = "mine"\ninjury = "mild"\ndays = 10\n[[arms]]\nname = "IT"\n'

@@ -56,11 +56,37 @@ def test_default_comparison_shows_the_gain_band_data_and_doses(default_run):
     svg = (default_run / "fig_comparison.svg").read_text()
     assert "BBB gain over vehicle" in svg
     assert 'id="band-bbb_gain' in svg  # the ensemble's 5-95% band of the gain
-    assert "5-95% over 50 fitted parameter sets" in svg
+    # the lines are the posterior medians, and the legend says what the band is
+    assert "lines: median and 90% band over" in svg and "100 fitted parameter sets" in svg
     for label in ("Ye 2024 (sEV)", "Oliveri 2014 (MSC)", "Kloos 2005"):  # published data
         assert label in svg, label
     assert 'id="dose-markers-0' in svg and 'id="dose-markers-2' in svg  # three treated arms
     assert "published gains" in svg
+
+
+def test_every_line_is_the_median_inside_its_band(scenario_result, ensemble):
+    import numpy as np
+
+    fig = comparison_figure(scenario_result[1].arms, ensemble=ensemble)
+    gain_ax = next(ax for ax in fig.axes if ax.get_title().startswith("BBB gain over"))
+    checked = 0
+    for arm in ARMS[1:]:
+        line = next(ln for ln in gain_ax.get_lines() if ln.get_label() == arm)
+        band = ensemble[(ensemble["arm"] == arm) & (ensemble["variable"] == "bbb_gain")]
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        assert np.allclose(x, band["time_day"]) and np.allclose(y, band["q50"])
+        assert np.all(band["q05"].to_numpy() <= y + 1e-12)
+        assert np.all(y <= band["q95"].to_numpy() + 1e-12)
+        checked += 1
+    assert checked == 3
+
+
+def test_the_mode_is_drawn_only_when_asked(tmp_path):
+    assert main(["run", "default", "--out", str(tmp_path), "--format", "svg",
+                 "--point", "mode", "--ensemble", "5"]) == 0
+    svg = (tmp_path / "fig_comparison.svg").read_text()
+    assert "lines: best fit (mode)" in svg and 'id="band-bbb_gain' not in svg
+    assert (tmp_path / "ensemble.csv").exists()  # the band is still written, apart
 
 
 def test_vector_only_and_no_ensemble(tmp_path):
@@ -219,23 +245,31 @@ def test_ensemble_gain_pairs_each_member_with_its_own_vehicle_run(monkeypatch):
     import cordsim.run.ensemble as ens
     from cordsim.run import scenarios
 
-    class Sim:  # what run_ensemble reads of an arm's simulation
+    class Sim:  # what run_members reads of an arm's simulation
         def __init__(self, treated):
             self.treated = treated
             self.model = SimpleNamespace(state_names=["bbb_score"], output_names=[])
             self.compiled = SimpleNamespace(outputs=lambda t, y, p: [])
+            self.parameters = {"injury_severity": 0.5}
+
+        def _dose_times(self, days):
+            return np.array([])
 
         def solve_batch(self, t, animals):
             return [SimpleNamespace(ok=not (self.treated and i == 0), t=t, p=None,
                                     y=np.array([np.full(len(t), a["m"] + self.treated)]))
                     for i, a in enumerate(animals)]
 
-    monkeypatch.setattr(scenarios, "arm_simulation", lambda sc, arm: Sim(arm.name != "ctl"))
+    monkeypatch.setattr(scenarios, "arm_simulation",
+                        lambda sc, arm, parameters=None: Sim(arm.name != "ctl"))
     monkeypatch.setattr(ens, "report_times", lambda days, dt: np.array([0.0, 1.0]))
-    scenario = SimpleNamespace(arms=[SimpleNamespace(name="ctl"), SimpleNamespace(name="trt")],
-                               days=1, dt=1)
-    bands = run_ensemble(scenario, pd.DataFrame({"m": [0.0, 10.0, 20.0, 30.0]}),
-                         columns=("bbb_score",))
+    arms = [SimpleNamespace(name="ctl", parameters={}), SimpleNamespace(name="trt",
+                                                                       parameters={})]
+    scenario = SimpleNamespace(arms=arms, days=1, dt=1, parameters={})
+    runs = ens.run_members(scenario, pd.DataFrame({"m": [0.0, 10.0, 20.0, 30.0]}),
+                           columns=("bbb_score",),
+                           effects=ens.StudyEffects(effect_sd=0.0, severity_sd=0.0))
+    bands = ens.bands(runs)
     gain = bands[bands["variable"] == "bbb_gain"]
     assert np.allclose(gain[["q05", "q50", "q95"]], 1.0) and (gain["members"] == 3).all()
     control = bands[(bands["arm"] == "ctl") & (bands["variable"] == "bbb_score")]

@@ -12,12 +12,14 @@ settings of :mod:`cordsim.design.variants`, within :class:`Constraints`:
   infusion of ``max_duration`` days at most (when ``infusion`` and the route allows it);
 * ``route`` among ``routes`` (default: the arm's own route).
 
-Every candidate runs on the same animals as the arm's own protocol and the control arm
-(:class:`cordsim.analysis.scan.ProtocolEvaluator`), so comparisons are paired, animal by
-animal. The arm's own protocol is the search's first trial, so the best found is at least
+Every candidate runs on the same members of the shipped posterior ensemble (each with its
+study's effect factor: the posterior predictive, by default) or the same virtual animals
+(``n``: at the best fit) as the arm's own protocol and the control arm
+(:class:`cordsim.analysis.scan.ProtocolEvaluator`), so comparisons are paired, member by
+member. The arm's own protocol is the search's first trial, so the best found is at least
 as good on the objective. The report gives the best protocols, the dose-gain Pareto front
-(no protocol with less total dose gains more) and the best minus the own protocol with its
-95% CI over animals.
+(no protocol with less total dose gains more) and the best minus the own protocol: its
+median and 90% band over the members (or its 95% CI over animals).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from typing import Any
 import numpy as np
 
 from cordsim._optional import require
-from cordsim.analysis.scan import ProtocolEvaluator, check_threshold, summarize_gains
+from cordsim.analysis.scan import (
+    POSTERIOR_MEMBERS,
+    ProtocolEvaluator,
+    check_threshold,
+    summarize_gains,
+)
 from cordsim.design.dosing import DOSE_UNIT, ENTRY, ROUTES, product
 from cordsim.design.variants import total_dose
 from cordsim.errors import ScenarioError
@@ -137,9 +144,14 @@ class OptimizationResult:
 
 def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | None = None,
                       objective: str = "mean", threshold: float = 1.0,
-                      endpoint: str | None = None, n: int = 24, trials: int = 60,
-                      seed: int = 1, progress: bool = False) -> OptimizationResult:
-    """Search the protocol of ``arm`` (see the module docstring)."""
+                      endpoint: str | None = None, n: int | None = None, trials: int = 60,
+                      seed: int = 1, progress: bool = False,
+                      members: int = POSTERIOR_MEMBERS) -> OptimizationResult:
+    """Search the protocol of ``arm`` (see the module docstring). Each protocol is scored
+    over ``members`` members of the shipped ensemble with their study effects (the
+    posterior predictive: ``mean``, the expected gain; ``probability``, the posterior
+    probability of a gain of at least ``threshold``), or, with ``n``, over ``n`` virtual
+    animals at the best fit."""
     import pandas as pd
 
     if objective not in OBJECTIVES:
@@ -151,7 +163,9 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
         from cordsim.run.resources import check_animals
 
         check_animals(n, f"optimize {arm!r}", runs=trials)  # the trials' gains are kept
-    ev = ProtocolEvaluator(scenario, arm, endpoint, n=n, seed=seed)
+    posterior = n is None
+    ev = ProtocolEvaluator(scenario, arm, endpoint, n=n, seed=seed,
+                           members=members if posterior else None)
     own = ev.own
     own_protocol = ev.arm.protocol
     species = ev.scenario.species
@@ -217,7 +231,7 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
             continue
         rows.append({"trial": r["number"], "score": r["score"], **s,
                      "total_dose": total_dose(protocol, species),
-                     **summarize_gains(g, g + ev.control, threshold),
+                     **summarize_gains(g, g + ev.control, threshold, posterior=posterior),
                      "protocol": json.dumps(protocol.as_dict()["doses"])})
     table = pd.DataFrame(rows)
     table = table.sort_values(["score", "total_dose"], ascending=[False, True],
@@ -225,20 +239,27 @@ def optimize_protocol(scenario: str, arm: str, *, constraints: Constraints | Non
     best = table.iloc[0]
     settings_of_trial = {r["number"]: r["settings"] for r in records}
     best_gains = gains_of(settings_of_trial[int(best["trial"])])
-    diff = summarize_gains(best_gains - own_gains, best_gains - own_gains, 0.0)
+    diff = summarize_gains(best_gains - own_gains, best_gains - own_gains, 0.0,
+                           posterior=posterior)
     summary = {
         "scenario": ev.scenario.name, "arm": arm, "control": ev.scenario.arms[0].name,
         "endpoint": ev.endpoint.text, "objective": objective, "threshold": threshold,
-        "animals": n, "trials": trials, "seed": seed, "runs": ev.runs,
+        "animals": n, "members": members if posterior else None,
+        "point": ("posterior predictive (median and 90% band over "
+                  f"{members} fitted parameter sets)" if posterior else
+                  f"best fit (mode), {n} virtual animals"),
+        "trials": trials, "seed": seed, "runs": ev.runs,
         "constraints": {**asdict(c), "total_dose": budget, "routes": list(routes)},
         "dose_unit": DOSE_UNIT[kind],
         "own": {"protocol": own_protocol.as_dict()["doses"],
                 "total_dose": total_dose(own_protocol, species),
-                **summarize_gains(own_gains, own_gains + ev.control, threshold)},
+                **summarize_gains(own_gains, own_gains + ev.control, threshold,
+                                  posterior=posterior)},
         "best": {"protocol": json.loads(best["protocol"]),
                  "total_dose": float(best["total_dose"]),
                  **{k: float(best[k]) for k in ("score", "gain", "gain_ci_low", "gain_ci_high",
-                                                "p_gain") if k in best}},
+                                                "gain_q05", "gain_q95", "p_gain")
+                    if k in best}},
         "best_minus_own": {k: v for k, v in diff.items() if k != "endpoint"},
     }
     return OptimizationResult(table, pareto_front(table), summary)

@@ -98,7 +98,7 @@ class ProtocolEvaluator:
     """
 
     def __init__(self, scenario: str | Scenario, arm: str, endpoint: str | None = None, *,
-                 n: int | None = None, seed: int = 1) -> None:
+                 n: int | None = None, seed: int = 1, members: int | None = None) -> None:
         from cordsim.numerics.solvers import Solver
         from cordsim.run.cohort import CohortSpec, varied_parameters
         from cordsim.run.scenarios import arm_simulation
@@ -115,7 +115,24 @@ class ProtocolEvaluator:
         self.endpoint.check([*control.model.output_names, *control.model.state_names],
                             self.scenario.days)
         self.times = endpoint_times([self.endpoint], self.scenario.days)
-        if n is None:
+        self.members = members
+        self.factor = np.ones(1)
+        if members is not None:
+            if n is not None:
+                raise ScenarioError("give --n (virtual animals at the best fit) or the "
+                                    "posterior members, not both")
+            from cordsim.data import ensemble_members
+            from cordsim.run.ensemble import DEFAULT_TARGET, StudyEffects
+
+            draws = ensemble_members(members)
+            fixed = set(self.scenario.parameters) | set(self.arm.parameters)
+            self.animals = [{k: v for k, v in row.items() if k not in fixed}
+                            for row in draws.to_dict("records")]
+            # each member's study effect factor on the treatment effect (a study of the
+            # scenario's injury, as cordsim run predicts it)
+            self.factor = StudyEffects.shipped().draw(members, target=DEFAULT_TARGET,
+                                                       seed=seed)[0]
+        elif n is None:
             self.animals: list[dict[str, float] | None] = [None]
         else:
             from cordsim.run.resources import check_animals
@@ -147,8 +164,9 @@ class ProtocolEvaluator:
         return self._values(sim)
 
     def gains(self, protocol: Any) -> np.ndarray:
-        """Treated minus control, animal by animal."""
-        return self.values(protocol) - self.control
+        """Treated minus control, animal by animal (member by member, each scaled by its
+        study's effect factor, with posterior members)."""
+        return self.factor * (self.values(protocol) - self.control)
 
     def _values(self, sim: Any) -> np.ndarray:
         trajs = sim.solve_batch(self.times, self.animals)
@@ -166,13 +184,25 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def summarize_gains(gains: np.ndarray, values: np.ndarray, threshold: float) -> dict[str, float]:
+def summarize_gains(gains: np.ndarray, values: np.ndarray, threshold: float, *,
+                    posterior: bool = False) -> dict[str, float]:
     """Mean endpoint and gain, their spread, the 95% CI of the mean gain and the share of
-    animals gaining at least ``threshold`` (animals that ran)."""
+    animals gaining at least ``threshold`` (animals that ran); with ``posterior`` (the
+    gains of posterior members): the median endpoint and gain, the gain's 90% band
+    (``gain_q05``, ``gain_q95``) and the posterior probability of a gain of at least
+    ``threshold`` (``p_gain``)."""
     from scipy import stats
 
     ok = np.isfinite(gains)
     g, v = gains[ok], values[ok]
+    if posterior:
+        row = {"endpoint": float(np.median(v)) if v.size else math.nan,
+               "gain": float(np.median(g)) if g.size else math.nan, "failed": int((~ok).sum())}
+        if g.size:
+            row.update(gain_q05=float(np.quantile(g, 0.05)),
+                       gain_q95=float(np.quantile(g, 0.95)),
+                       p_gain=float((g >= threshold).mean()))
+        return row
     row = {"endpoint": float(v.mean()) if v.size else math.nan,
            "gain": float(g.mean()) if g.size else math.nan, "failed": int((~ok).sum())}
     if g.size > 1:
@@ -183,11 +213,18 @@ def summarize_gains(gains: np.ndarray, values: np.ndarray, threshold: float) -> 
     return row
 
 
+POSTERIOR_MEMBERS = 50  # members of the shipped ensemble behind a scan's point by default
+
+
 def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequence[Any]], *,
          endpoint: str | None = None, n: int | None = None, seed: int = 1,
-         threshold: float = 1.0, progress: bool = False) -> Any:
+         threshold: float = 1.0, progress: bool = False,
+         members: int | None = POSTERIOR_MEMBERS) -> Any:
     """The endpoint of ``arm`` over the grid of ``vary_settings`` (setting -> values); see
-    the module docstring. Returns an :class:`xarray.Dataset`."""
+    the module docstring. By default each grid point is ``members`` members of the shipped
+    ensemble with their study effects (the posterior predictive: median gain, its 90% band
+    and the probability of a gain of at least ``threshold``); with ``n``: virtual animals at
+    the best fit. Returns an :class:`xarray.Dataset`."""
     import xarray as xr
     from tqdm.auto import tqdm
 
@@ -202,14 +239,16 @@ def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequenc
     size = math.prod(len(v) for v in vary_settings.values())
     if not 1 <= size <= MAX_GRID:
         raise ScenarioError(f"the grid has {size:,} points; 1 to {MAX_GRID:,} allowed")
-    ev = ProtocolEvaluator(sc, arm, endpoint, n=n, seed=seed)
+    members = None if n is not None else members
+    ev = ProtocolEvaluator(sc, arm, endpoint, n=n, seed=seed, members=members)
     names = list(vary_settings)
     protocols = [ev.protocol(**dict(zip(names, combo, strict=True)))
                  for combo in itertools.product(*vary_settings.values())]  # fail early
     rows = []
     for protocol in tqdm(protocols, desc=f"scan {arm}", unit="protocol", disable=not progress):
-        values = ev.values(protocol)
-        rows.append({**summarize_gains(values - ev.control, values, threshold),
+        gains = ev.gains(protocol)
+        rows.append({**summarize_gains(gains, ev.control + gains, threshold,
+                                       posterior=members is not None),
                      "total_dose": total_dose(protocol, sc.species)})
     shape = [len(v) for v in vary_settings.values()]
     coords = {k: list(v) for k, v in vary_settings.items()}
@@ -220,6 +259,9 @@ def scan(scenario: str | Scenario, arm: str, vary_settings: Mapping[str, Sequenc
     ds["total_dose"].attrs["units"] = kind
     ds.attrs.update({"scenario": sc.name, "arm": arm, "control": sc.arms[0].name,
                      "endpoint": ev.endpoint.text, "animals": n or 1, "seed": seed,
+                     "point": (f"posterior predictive median and 90% band over {members} "
+                               "fitted parameter sets (known severity)" if members else
+                               f"best fit (mode), {n or 1} animal(s)"),
                      "threshold": threshold, "own_protocol": str(ev.own),
                      "dose_unit": ev.own["unit"], "runs": ev.runs})
     return ds

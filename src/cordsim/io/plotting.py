@@ -281,6 +281,14 @@ def _ensemble_band(ax: Axes, ensemble: Any, arm: str, variable: str, color: str,
     return True
 
 
+def _band_median(ensemble: Any, arm: str, variable: str) -> tuple[Any, Any] | None:
+    """The band's median line (days, values), or None without a band."""
+    if ensemble is None:
+        return None
+    part = ensemble[(ensemble["arm"] == arm) & (ensemble["variable"] == variable)]
+    return None if part.empty else (part["time_day"].to_numpy(), part["q50"].to_numpy())
+
+
 def _legend(ax: Axes, *, skip: Iterable[str] = (), **kwargs: Any) -> None:
     """A legend in the figure's font; ``skip``: labels left out (e.g. the arms, named in
     another panel's legend)."""
@@ -438,9 +446,9 @@ def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "
     every time axis. With a BBB panel and more than one arm, the top row shows the BBB
     score (with the published scores of untreated/vehicle animals of the same injury) and
     the BBB gain of each treated arm over the first arm, with the 5-95% band of a fitted
-    parameter ensemble (``ensemble``: :func:`cordsim.run.ensemble.run_ensemble`'s table)
-    and the published gains with their 95% CIs. Bands of the ensemble are drawn on every
-    other panel too."""
+    parameter ensemble (``ensemble``: :func:`cordsim.run.ensemble.bands`' table)
+    and the published gains with their 95% CIs. With an ensemble, every line is its median,
+    inside its band, on every panel; without one, the best fit (the mode)."""
     colors = arm_colors(results)
     names = [p[0] for p in panels]
     gain = "bbb_score" in names and len(results) > 1
@@ -466,8 +474,8 @@ def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "
             if name not in r.data:
                 continue
             banded = _ensemble_band(ax, ensemble, arm, name, colors[arm], alpha=0.15)
-            ax.plot(r.time, r[name], label=arm, color=colors[arm],
-                    lw=1.3 if arm == control else 1.1)
+            line = _band_median(ensemble, arm, name) or (r.time, r[name])  # median in its band
+            ax.plot(*line, label=arm, color=colors[arm], lw=1.3 if arm == control else 1.1)
             if banded:
                 part = ensemble[ensemble["arm"] == arm]
                 members = int(part["members"].iloc[0])
@@ -482,8 +490,9 @@ def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "
         ax_gain.axhline(0, color=colors[control], lw=1.0)
         for arm, r in list(results.items())[1:]:
             _ensemble_band(ax_gain, ensemble, arm, "bbb_gain", colors[arm], alpha=0.25)
-            ax_gain.plot(r.time, r["bbb_score"] - np.interp(r.time, ref.time, ref["bbb_score"]),
-                         color=colors[arm], lw=1.3, label=arm)
+            line = _band_median(ensemble, arm, "bbb_gain") or (
+                r.time, r["bbb_score"] - np.interp(r.time, ref.time, ref["bbb_score"]))
+            ax_gain.plot(*line, color=colors[arm], lw=1.3, label=arm)
         if observations:
             given = {d.get("product") for r in list(results.values())[1:]
                      for d in r.provenance.protocol.get("doses", [])}
@@ -511,8 +520,12 @@ def comparison_figure(results: Mapping[str, SimulationResult], *, title: str = "
     if members:
         from matplotlib.patches import Patch
 
-        handles.append(Patch(color="grey", alpha=0.3,
-                             label=f"5-95% over {members} fitted parameter sets"))
+        label = ensemble.attrs.get("label", f"median and 90% band over {members} fitted "
+                                   "parameter sets")
+        handles.append(Patch(color="grey", alpha=0.3, label=textwrap.fill(
+            f"lines: {label}", 34)))
+    else:
+        handles.append(Line2D([], [], color="grey", lw=1.5, label="lines: best fit (mode)"))
     key.legend(handles=handles, fontsize=FONT, loc="center", frameon=False,
                title="arms", title_fontsize=FONT)
     for ax in axes[len(rest) + 1:]:
@@ -706,24 +719,29 @@ def plot_effects_over_time(curves: Mapping[str, Mapping[str, object]], readout: 
 
 def plot_scan(ds, path: str | Path, *, variable: str = "gain") -> Path:  # type: ignore[no-untyped-def]
     """Heat map of a scan over two settings (one panel per value of any third), or a line
-    with its 95% CI over one setting."""
+    with its band over one setting (posterior members: the 90% band; animals: the 95% CI
+    of the mean)."""
     import numpy as np
 
     dims = list(ds[variable].dims)
     label = (f"{ds.attrs['endpoint']}: {ds.attrs['arm']} minus {ds.attrs['control']}"
              if variable == "gain" else f"{ds.attrs['endpoint']} ({ds.attrs['arm']})")
-    note = f" (mean of {ds.attrs['animals']} animals)" if ds.attrs["animals"] > 1 else ""
+    note = f" ({ds.attrs['point']})" if "point" in ds.attrs else (
+        f" (mean of {ds.attrs['animals']} animals)" if ds.attrs["animals"] > 1 else "")
     if len(dims) == 1:
         fig = Figure(figsize=(6, 4), layout="constrained")
         ax = fig.subplots()
         x = ds[dims[0]].values
         xs = np.arange(len(x)) if x.dtype.kind in "OUS" else x
         ax.plot(xs, ds[variable].values, "o-", color="black")
-        if f"{variable}_ci_low" in ds:
-            ax.fill_between(xs, ds[f"{variable}_ci_low"].values,
-                            ds[f"{variable}_ci_high"].values, color="grey", alpha=0.3,
-                            label="95% CI of the mean")
-            ax.legend(fontsize=8)
+        for lo, hi, text in ((f"{variable}_q05", f"{variable}_q95",
+                              "90% band of the posterior predictive (line: median)"),
+                             (f"{variable}_ci_low", f"{variable}_ci_high",
+                              "95% CI of the mean")):
+            if lo in ds:
+                ax.fill_between(xs, ds[lo].values, ds[hi].values, color="grey", alpha=0.3,
+                                label=text)
+                ax.legend(fontsize=8)
         if x.dtype.kind in "OUS":
             ax.set_xticks(xs, x)
         elif dims[0] == "dose" and x.min() > 0:
@@ -774,21 +792,23 @@ def _tick(v) -> str:  # type: ignore[no-untyped-def]
 
 def plot_pareto(trials, pareto, summary: Mapping[str, object], path: str | Path) -> Path:  # type: ignore[no-untyped-def]
     """Gain against total dose of every protocol tried, the Pareto front and the arm's own
-    protocol, with 95% CIs over animals."""
+    protocol, with the 90% band over posterior members (or 95% CIs over animals)."""
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.scatter(trials["total_dose"], trials["gain"], s=12, color="grey", alpha=0.6,
                label="protocols tried")
     ax.plot(pareto["total_dose"], pareto["gain"], "o-", color="tab:blue",
             label="Pareto front (no smaller dose gains more)")
-    if "gain_ci_low" in pareto:
-        ax.fill_between(pareto["total_dose"], pareto["gain_ci_low"], pareto["gain_ci_high"],
-                        color="tab:blue", alpha=0.15, step=None)
+    lo, hi = ("gain_q05", "gain_q95") if "gain_q05" in pareto else ("gain_ci_low",
+                                                                     "gain_ci_high")
+    if lo in pareto:
+        ax.fill_between(pareto["total_dose"], pareto[lo], pareto[hi], color="tab:blue",
+                        alpha=0.15, step=None)
     own = summary["own"]
     best = summary["best"]
     ax.errorbar([own["total_dose"]], [own["gain"]],  # type: ignore[index]
-                yerr=[[own["gain"] - own.get("gain_ci_low", own["gain"])],  # type: ignore[index,union-attr]
-                      [own.get("gain_ci_high", own["gain"]) - own["gain"]]],  # type: ignore[index,union-attr]
+                yerr=[[own["gain"] - own.get(lo, own["gain"])],  # type: ignore[index,union-attr]
+                      [own.get(hi, own["gain"]) - own["gain"]]],  # type: ignore[index,union-attr]
                 fmt="s", color="black", capsize=3, label="the arm's own protocol")
     ax.scatter([best["total_dose"]], [best["gain"]], marker="*", s=160,  # type: ignore[index]
                color="tab:red", zorder=5, label="best found")
@@ -797,8 +817,9 @@ def plot_pareto(trials, pareto, summary: Mapping[str, object], path: str | Path)
     ax.set_ylabel(f"{summary['endpoint']}: gain over {summary['control']}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.suptitle(_title(f"Protocol search for {summary['arm']} ({summary['animals']} animals "
-                        f"per protocol, {summary['trials']} trials)"), fontsize=10)
+    per = summary.get("point") or f"{summary['animals']} animals per protocol"
+    fig.suptitle(_title(f"Protocol search for {summary['arm']} ({per}, "
+                        f"{summary['trials']} trials)"), fontsize=10)
     return _save(fig, path)
 
 

@@ -128,17 +128,22 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
         parts.append(_table(pd.DataFrame(rows)))
     endpoints = run / "endpoints.csv"
     if endpoints.is_file():
+        table = _read_csv(endpoints)
+        point = str(table.pop("point").iloc[0]) if "point" in table else "mode (best fit)"
         parts.append("<h2>Endpoints</h2>")
-        parts.append('<p class="note">One nominal animal per arm; columns ending '
-                     "<code>_minus_vehicle</code> are the effect over the first arm.</p>")
-        parts.append(_table(_read_csv(endpoints)))
+        parts.append(f'<p class="note">{html.escape(point[:1].upper() + point[1:])}; columns '
+                     "ending <code>_minus_vehicle</code> are the effect over the first arm; "
+                     "<code>_q05</code> and <code>_q95</code> bound its 90% band. The median "
+                     "is the forecast; the mode (<code>cordsim run --point mode</code>) is a "
+                     "diagnostic of the fit.</p>")
+        parts.append(_table(table))
     ensemble = run / "ensemble.csv"
     if ensemble.is_file():
         ens = _read_csv(ensemble)
         gain = ens[ens["variable"] == "bbb_gain"]
         if not gain.empty:
             last = gain[gain["time_day"] == gain["time_day"].max()]
-            parts.append("<h2>BBB gain with its credible band (ensemble)</h2>")
+            parts.append("<h2>BBB gain at the last day: median and 90% band</h2>")
             parts.append(_table(last[["arm", "time_day", "q05", "q50", "q95", "members"]]))
     for name in ("trial.csv",):
         path = run / name

@@ -4,6 +4,7 @@ point), the summary table and the endpoint table."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cordsim.run.results import ScenarioResult, SimulationResult
 
@@ -31,9 +32,11 @@ def write_result(result: SimulationResult, out: Path) -> list[Path]:
     return written
 
 
-def write_scenario_result(res: ScenarioResult, out: Path) -> list[Path]:
+def write_scenario_result(res: ScenarioResult, out: Path, endpoints: Any = None) -> list[Path]:
     """``timecourse.csv``/``.nc``, ``summary.csv`` and ``endpoints.csv`` of a scenario (a
-    single-arm scenario's time course has no ``arm`` column)."""
+    single-arm scenario's time course has no ``arm`` column): ``endpoints``, a table of the
+    headline endpoints (the posterior median, :mod:`cordsim.io.scenario_outputs`), or the
+    result's own (the mode), with a ``point`` column saying which."""
     import pandas as pd
 
     out = Path(out)
@@ -52,5 +55,7 @@ def write_scenario_result(res: ScenarioResult, out: Path) -> list[Path]:
     paths.append(out / "summary.csv")
     summary.to_csv(paths[-1], index=False, float_format="%.6g")
     paths.append(out / "endpoints.csv")
-    res.endpoints().to_csv(paths[-1], float_format="%.6g")
+    if endpoints is None:
+        endpoints = res.endpoints().assign(point="mode (best fit)")
+    endpoints.to_csv(paths[-1], float_format="%.6g")
     return paths

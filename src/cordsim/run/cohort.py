@@ -34,7 +34,7 @@ import os
 import re
 import signal
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -569,14 +569,47 @@ def animals_for_power(d: float, *, alpha: float = 0.05, power: float = 0.8,
         nc = d * math.sqrt(n / 2)
         return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
 
+    return _smallest_n(achieved, power, max_n)
+
+
+def power_for_benefit(n: int, d: Any, *, alpha: float = 0.05) -> Any:
+    """Probability that a two-sided two-sample t test at ``alpha`` with ``n`` animals per arm
+    finds a significant benefit (treated above control) when the true standardized effect is
+    ``d`` (an array: one per posterior predictive draw)."""
+    from scipy import stats
+
+    df = 2 * n - 2
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    return stats.nct.sf(crit, df, np.asarray(d, dtype=float) * math.sqrt(n / 2))
+
+
+def animals_for_assurance(d: Any, *, alpha: float = 0.05, assurance: float = 0.8,
+                          max_n: int = 10_000) -> float:
+    """Animals per arm whose assurance (:func:`power_for_benefit` averaged over the draws
+    ``d``) reaches ``assurance``; inf when even ``max_n`` does not (too many draws of no
+    effect).
+
+    >>> animals_for_assurance([1.5] * 3), animals_for_assurance([0.0, 1.5])
+    (9, inf)
+    """
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return float("inf")
+    return _smallest_n(lambda n: float(np.mean(power_for_benefit(n, d, alpha=alpha))),
+                       assurance, max_n)
+
+
+def _smallest_n(achieved: Callable[[int], float], target: float, max_n: int) -> float:
+    """The smallest n >= 2 with ``achieved(n) >= target`` (``achieved`` increasing in n)."""
     lo, hi = 2, 4
-    while achieved(hi) < power:
+    while achieved(hi) < target:
         lo, hi = hi, hi * 2
         if hi > max_n:
             return float("inf")
-    while lo < hi:  # smallest n with enough power
+    while lo < hi:  # smallest n that reaches the target
         mid = (lo + hi) // 2
-        if achieved(mid) >= power:
+        if achieved(mid) >= target:
             hi = mid
         else:
             lo = mid + 1
@@ -615,6 +648,47 @@ def trial(df: Any, control: str, *, alpha: float = 0.05, power: float = 0.8,
     return pd.DataFrame(rows)
 
 
+ASSURANCE_MEMBERS = 100  # posterior predictive draws behind the assurance
+
+
+def with_assurance(tri: Any, df: Any, scenario: Scenario, *, alpha: float = 0.05,
+                   members: int = ASSURANCE_MEMBERS) -> Any:
+    """``tri`` with the posterior predictive columns of its ``bbb_observed`` rows (the BBB at
+    the last day): the gain's median and 90% band for a new study
+    (:func:`cordsim.run.ensemble.run_members`, target ``new-study``: parameters, the study's
+    effect factor and its severity drawn); ``sd_between_animals``, the virtual trial's
+    pooled SD of observed BBB (its variability is calibrated to individual animals,
+    ``calibration/variability.toml``); power at the posterior median and assurance (the
+    power averaged over the predictive draws), both with the trial's animals per arm and
+    for a significant benefit; and the animals per arm for 80% power at the median and for
+    80% assurance."""
+    from cordsim.data import ensemble_members
+    from cordsim.run.ensemble import QUANTILES, run_members
+
+    runs = run_members(scenario, ensemble_members(members), target="new-study")
+    ok = df[df["status"] == "ok"]
+    ref = ok.loc[ok["arm"] == scenario.arms[0].name, "bbb_observed"].to_numpy()
+    tri = tri.copy()
+    for i, row in tri.iterrows():
+        if row["endpoint"] != "bbb_observed" or row["arm"] not in runs.arms:
+            continue
+        gains = runs.gain(row["arm"])
+        draws = np.array([np.interp(scenario.days, runs.times, g) for g in gains])
+        draws = draws[np.isfinite(draws)]
+        x = ok.loc[ok["arm"] == row["arm"], "bbb_observed"].to_numpy()
+        sd = math.sqrt((x.var(ddof=1) + ref.var(ddof=1)) / 2)
+        q = np.quantile(draws, QUANTILES)
+        n = int(row["n_arm"])
+        tri.loc[i, ["gain_median", "gain_q05", "gain_q95"]] = q[1], q[0], q[2]
+        tri.loc[i, "sd_between_animals"] = sd
+        tri.loc[i, "power_at_median"] = float(power_for_benefit(n, q[1] / sd, alpha=alpha))
+        tri.loc[i, "assurance"] = float(np.mean(power_for_benefit(n, draws / sd, alpha=alpha)))
+        tri.loc[i, "n_per_arm_80_power_at_median"] = animals_for_power(q[1] / sd, alpha=alpha)
+        tri.loc[i, "n_per_arm_80_assurance"] = animals_for_assurance(draws / sd, alpha=alpha)
+        tri.loc[i, "predictive_draws"] = len(draws)
+    return tri
+
+
 def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[Any, Any, Any]:
     """Write percentiles.csv and trial.csv (and failed_animals.csv when animals failed) for a
     finished cohort; return the percentiles, the trial and the failed animals.
@@ -636,6 +710,7 @@ def summarize(out: str | Path, scenario: Scenario, spec: Any = None) -> tuple[An
                            and ep.form == "day" else ep.column)
         tri = pd.concat([trial(df, scenario.arms[0].name, endpoint=c) for c in columns],
                         ignore_index=True)
+        tri = with_assurance(tri, df, scenario)
     if tri is not None:
         tri.to_csv(out / "trial.csv", index=False, float_format="%.6g")
     failed = df[df["status"] != "ok"]
