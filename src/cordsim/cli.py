@@ -76,6 +76,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cordsim.io.writers import RUN_OUTPUTS
     from cordsim.run.resources import check_run
 
+    args.severity = args.severity or "moderate"
+    args.days = 70.0 if args.days is None else args.days
+    args.dt = 0.5 if args.dt is None else args.dt
+    args.species = args.species or "rat"
     _check_days(args.days, args.dt)
     sim = Simulation(injury=args.severity, species=args.species,
                      parameters=posterior.parameters if posterior else None)
@@ -160,12 +164,48 @@ def _print_headline(path: Path) -> None:
         print(df.T.to_string())
 
 
+def _scenario_overrides(scenario, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """``scenario`` with the ``--severity``, ``--days`` and ``--dt`` the user gave (each says
+    what it changed), checked before any work; ``--species`` must be the scenario's own."""
+    from dataclasses import replace
+
+    from cordsim.run.simulation import Simulation, _check_days
+
+    changed = []
+    if args.species is not None and args.species != scenario.species:
+        raise ScenarioError(f"--species {args.species!r}: scenario {scenario.name!r} is a "
+                            f"{scenario.species} scenario (set 'species' in the scenario file)")
+    days = scenario.days if args.days is None else args.days
+    dt = scenario.dt if args.dt is None else args.dt
+    _check_days(days, dt)
+    if args.days is not None:
+        changed.append(f"days {scenario.days:g} -> {days:g} (--days)")
+    if args.dt is not None:
+        changed.append(f"dt {scenario.dt:g} -> {dt:g} (--dt)")
+    injury = scenario.injury
+    if args.severity is not None:
+        own = [a.name for a in scenario.arms if a.injury is not None]
+        if own:
+            raise ScenarioError(f"--severity: arm(s) {own} of scenario {scenario.name!r} set "
+                                "their own injury; change it in the scenario file")
+        injury = Simulation(injury=args.severity).injury
+        changed.append(f"injury {scenario.injury.severity} -> {injury.severity} "
+                       "(--severity)")
+    for arm in scenario.arms:
+        for dose in arm.protocol.doses:
+            try:
+                dose.check_within(days)
+            except ScenarioError as exc:
+                raise ScenarioError(f"--days {days:g}, arm {arm.name!r}: {exc}") from None
+    return replace(scenario, days=float(days), dt=float(dt), injury=injury), changed
+
+
 def _run_scenario_file(args: argparse.Namespace, posterior: object = None) -> int:
     from cordsim.design.scenario import load_scenario
     from cordsim.io.scenario_outputs import check_scenario_run, run_and_write
     from cordsim.io.writers import RUN_OUTPUTS
 
-    scenario = load_scenario(args.scenario)
+    scenario, changed = _scenario_overrides(load_scenario(args.scenario), args)
     check_scenario_run(scenario, args.ensemble)  # memory, before any work
     with output_folder(args.out, command="run", known=RUN_OUTPUTS) as out:
         # the same code path as the web app (cordsim serve): same numbers, same files
@@ -181,6 +221,8 @@ def _run_scenario_file(args: argparse.Namespace, posterior: object = None) -> in
             written.append(_report(out, out / "report.html", label=args.out))
     written = published(written, out, args.out)
     print(f"{scenario.name}: {scenario.description}")
+    if changed:
+        print("changed from the scenario file: " + "; ".join(changed))
     _print_headline(Path(args.out) / "endpoints.csv")
     _print_written(written)
     return code
@@ -228,13 +270,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.scenario:
         from cordsim.design.scenario import load_scenario
 
+        if args.severity is not None:
+            raise ScenarioError("--severity sets the injury of an export without a scenario; "
+                                "a scenario's injury is in its file")
+
         scenario = load_scenario(args.scenario)
         arm = scenario.arm(args.arm) if args.arm else scenario.arms[0]
         sim = arm_simulation(scenario, arm)
     else:
         if args.arm:
             raise ScenarioError("--arm needs a SCENARIO")
-        sim = Simulation(injury=args.severity)
+        sim = Simulation(injury=args.severity or "moderate")
     text = export_sbml(sim)
     with output_file(out) as tmp:  # replaced in one rename; a symlink is not followed
         tmp.write_text(text)
@@ -767,11 +813,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario and write tables and figures")
     run.add_argument("scenario", help="natural-history, a scenario file (TOML) or a built-in "
                      "scenario name (default)")
-    run.add_argument("--species", default="rat", help=f"species ({', '.join(SPECIES)})")
-    run.add_argument("--severity", default="moderate",
-                     help=f"injury preset ({', '.join(injury_presets())})")
-    run.add_argument("--days", type=float, default=70.0, help="days to simulate (default 70)")
-    run.add_argument("--dt", type=float, default=0.5, help="output interval in days (0.5)")
+    run.add_argument("--species", default=None, help=f"species ({', '.join(SPECIES)}); a "
+                     "scenario's own species only")
+    run.add_argument("--severity", default=None,
+                     help=f"injury preset ({', '.join(injury_presets())}); natural-history: "
+                     "default moderate; a scenario: replaces its injury")
+    run.add_argument("--days", type=float, default=None,
+                     help="days to simulate (natural-history: default 70; a scenario: "
+                     "replaces its days)")
+    run.add_argument("--dt", type=float, default=None,
+                     help="output interval in days (natural-history: default 0.5; a "
+                     "scenario: replaces its dt)")
     run.add_argument("--out", default="results/natural-history", help="output folder")
     run.add_argument("--ensemble", type=int, default=None, metavar="N",
                      help="run N members of the fitted ensemble: the posterior predictive "
@@ -814,7 +866,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp_.add_argument("scenario", nargs="?", help="scenario file or built-in name (default: "
                       "untreated natural history)")
     exp_.add_argument("--arm", default=None, help="arm of the scenario (default: the first)")
-    exp_.add_argument("--severity", default="moderate", help="injury without a scenario")
+    exp_.add_argument("--severity", default=None,
+                      help="injury without a scenario (default moderate)")
     exp_.add_argument("--out", required=True, help="SBML file to write")
     exp_.set_defaults(func=_cmd_export)
 

@@ -237,3 +237,34 @@ def test_a_parameters_folder_that_is_not_a_calibration_is_refused(tmp_path, caps
     scen.write_text(MINI)
     _refused(capsys, ["run", str(scen), "--parameters", str(make(folder)),
                       "--out", str(tmp_path / "o")], *words, out=tmp_path / "o")
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--days", "-3"], ["days must be a positive number, got -3.0"]),
+    (["--dt", "0"], ["dt must be a positive number, got 0.0"]),
+    (["--days", "5"], ["--days 5, arm 'sEV'", "after the last simulated day"]),
+    (["--species", "mouse"], ["--species 'mouse'", "is a rat scenario"]),
+])
+def test_run_flags_on_a_scenario_are_applied_or_refused(tmp_path, capsys, argv, words):
+    """Flags that silently did nothing on a scenario (issue 24): --days -3 exited 0."""
+    scen = tmp_path / "mini.toml"
+    scen.write_text(MINI)
+    _refused(capsys, ["run", str(scen), "--ensemble", "0", *argv,
+                      "--out", str(tmp_path / "o")], *words, out=tmp_path / "o")
+
+
+def test_run_severity_and_days_override_a_scenario(tmp_path, capsys):
+    import pandas as pd
+
+    scen = tmp_path / "mini.toml"
+    scen.write_text(MINI)
+    assert main(["run", str(scen), "--ensemble", "0", "--severity", "severe", "--days", "10",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "days 14 -> 10 (--days)" in out and "injury moderate -> severe (--severity)" in out
+    tc = pd.read_csv(tmp_path / "o" / "timecourse.csv")
+    assert tc["time_day"].max() == 10
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "o" / "timecourse.nc", engine="h5netcdf") as ds:
+        assert "severe" in ds.attrs.get("provenance_by_arm", "")
