@@ -265,7 +265,8 @@ def test_a_run_into_a_used_folder_replaces_the_earlier_runs_files(tmp_path):
                  "--out", str(out)]) == 0
     left = sorted(p.name for p in out.iterdir())
     assert left == ["fig_natural_history.svg", "fig_outcomes.svg", "manifest.json",
-                    "report.html", "summary.csv", "timecourse.csv", "timecourse.nc"], left
+                    "provenance.json", "report.html", "summary.csv", "timecourse.csv",
+                    "timecourse.nc"], left
     report = (out / "report.html").read_text()
     assert "Endpoints" not in report and "ensemble" not in report.lower()
 

@@ -53,6 +53,20 @@ def test_a_run_writes_a_manifest_of_every_file(earlier):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no lock, no tmp
 
 
+def test_every_output_folder_says_what_made_it(earlier):
+    """provenance.json (issue 24): version, git, model and parameter-set hashes, command."""
+    import cordsim
+    from cordsim.data import default_parameters
+
+    out, before = earlier
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["command"] == "run" and prov["cordsim_version"] == cordsim.__version__
+    assert prov["model_hash"] == cordsim.CordModel().structure_hash
+    assert prov["parameter_set_hash"] == default_parameters().hash
+    assert prov["git_describe"] and prov["written"] and prov["platform"]
+    assert "provenance.json" in json.loads((out / MANIFEST).read_text())["files"]
+
+
 def test_a_run_that_fails_midway_leaves_the_earlier_run_untouched(earlier, monkeypatch):
     """Files were written in place: a run stopped after its first table left the earlier
     run's figures beside the new run's table (or a truncated file)."""

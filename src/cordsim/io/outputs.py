@@ -10,6 +10,8 @@
   folder in one rename (an atomic exchange on Linux). Until then an earlier run in the
   folder stays as it was; a run that fails or is killed leaves it untouched (a killed run's
   temporary folder is removed by the next run into the same folder);
+* **provenance**: ``provenance.json`` says what made the folder (:func:`provenance`: version,
+  git description, model and parameter-set hashes, command line, time, platform);
 * **manifest**: ``manifest.json`` lists every file with its size and SHA-256 and is written
   last, so :func:`verify_folder` (``cordsim report``) can refuse a folder whose files do not
   belong to one run.
@@ -75,6 +77,48 @@ def write_manifest(folder: str | Path, command: str) -> Path:
     tmp = path.with_name(f".{MANIFEST}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
+    return path
+
+
+PROVENANCE = "provenance.json"
+
+
+def _git_describe() -> str:
+    """``git describe --always --dirty`` of the source tree cordsim runs from, or "unknown"
+    (an installed wheel, no git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=here,
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def provenance(command: str) -> dict[str, Any]:
+    """What made an output folder: cordsim's version and git description, the model's and
+    the shipped parameter set's hashes, the command line, the time and the platform."""
+    import platform
+    import sys
+
+    from cordsim.biology import CordModel
+    from cordsim.data import default_parameters
+
+    return {"cordsim_version": __version__, "git_describe": _git_describe(),
+            "model_hash": CordModel().structure_hash,
+            "parameter_set": "rat", "parameter_set_hash": default_parameters("rat").hash,
+            "command": command, "argv": ["cordsim", *sys.argv[1:]]
+            if Path(sys.argv[0]).name == "cordsim" else list(sys.argv),
+            "written": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def write_provenance(folder: str | Path, command: str) -> Path:
+    """``folder/provenance.json`` (:func:`provenance`)."""
+    path = Path(folder) / PROVENANCE
+    path.write_text(json.dumps(provenance(command), indent=1), encoding="utf-8")
     return path
 
 
@@ -283,6 +327,7 @@ def output_folder(path: str | Path, *, command: str = "cordsim", resume: bool = 
             raise ScenarioError(f"output folder {str(path)!r} is not writable: "
                                 f"{exc.strerror or exc}") from None
         yield target
+        write_provenance(target, command)
         write_manifest(target, command)
         if tmp is not None:
             _publish(tmp, out)
