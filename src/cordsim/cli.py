@@ -622,17 +622,47 @@ def _cmd_params(args: argparse.Namespace) -> int:
     df = default_parameters(args.species).to_dataframe()
     roles = {name: p.role for name, p in CordModel().params.items()}
     df.insert(2, "role", df["parameterId"].map(roles))
+    if args.csv and args.json:
+        raise ScenarioError("--csv or --json, not both")
     if args.csv:
         df.to_csv(sys.stdout, index=False)
         return EXIT_OK
+    if args.json:
+        import json
+
+        print(json.dumps(json.loads(df.to_json(orient="records")), indent=1))
+        return EXIT_OK
     cols = ["parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "role",
             "evidence", "source"]
-    with pd.option_context("display.max_rows", None, "display.max_colwidth", 70,
-                           "display.width", 250):
-        print(df[cols].to_string(index=False))
+    if args.wide:
+        with pd.option_context("display.max_rows", None, "display.max_colwidth", 70,
+                               "display.width", 250):
+            print(df[cols].to_string(index=False))
+    else:
+        _print_params_narrow(df)
     counts = df["evidence"].value_counts().to_dict()
     print(f"\n{len(df)} parameters; evidence: {counts}")
     return EXIT_OK
+
+
+PARAMS_WIDTH = 120  # columns of the default `cordsim params` table
+
+
+def _print_params_narrow(df) -> None:  # type: ignore[no-untyped-def]
+    """Name, value, unit, bounds, evidence and the source cut to fit :data:`PARAMS_WIDTH`
+    columns (``--wide``: everything)."""
+    import textwrap
+
+    def short(text: object, width: int) -> str:
+        return textwrap.shorten(str(text), width=width, placeholder="...") if width > 3 else ""
+
+    head = f"{'parameter':30} {'value':>9} {'unit':14} {'bounds':19} {'evidence':10} source"
+    print(head)
+    for r in df.itertuples(index=False):
+        bounds = f"{r.lowerBound:.3g}-{r.upperBound:.3g}"
+        line = (f"{short(r.parameterId, 30):30} {r.nominalValue:>9.3g} {short(r.unit, 14):14} "
+                f"{short(bounds, 19):19} {short(r.evidence, 10):10} ")
+        print(line + short(r.source, PARAMS_WIDTH - len(line)))
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -1019,6 +1049,10 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
     params.add_argument("--species", default="rat")
     params.add_argument("--csv", action="store_true", help="write CSV to standard output")
+    params.add_argument("--json", action="store_true",
+                        help="write JSON (one object per parameter) to standard output")
+    params.add_argument("--wide", action="store_true",
+                        help="every column in full (default: fits 120 columns)")
     params.set_defaults(func=_cmd_params)
 
     dat = sub.add_parser("data", help="the literature dataset: every number and check with "

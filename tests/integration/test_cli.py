@@ -94,6 +94,18 @@ def test_params_csv(capsys):
     assert len(lines) == len(cordsim.CordModel().params) + 1
 
 
+def test_params_fit_120_columns_and_json_parses(capsys):
+    import json
+
+    assert main(["params"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert main(["params", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == len(cordsim.CordModel().params)
+    assert {"parameterId", "nominalValue", "unit", "source", "evidence"} <= set(records[0])
+
+
 def test_default_scenario_compares_four_arms(default_run):
     for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
                  "fig_comparison.png", "fig_natural_history.png", "fig_outcomes.png"):
