@@ -78,7 +78,7 @@ def test_unwritable_folder(tmp_path, capsys):
 
 
 def test_params_lists_everything(capsys):
-    assert main(["params"]) == 0
+    assert main(["params", "--wide"]) == 0
     out = capsys.readouterr().out
     for col in ("parameterId", "nominalValue", "unit", "lowerBound", "upperBound", "evidence",
                 "source"):
