@@ -604,6 +604,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_products(args: argparse.Namespace) -> int:
     from cordsim.data import products
 
+    if args.check is not None:
+        return _check_product_record(args.check)
+
     for name, prod in products().items():
         extra = f", purity {prod['purity']}" if "purity" in prod else ""
         print(f"{name:14s} {prod['kind']:5s} routes {'/'.join(prod['routes'])}{extra}\n"
@@ -611,6 +614,28 @@ def _cmd_products(args: argparse.Namespace) -> int:
         if prod["parameters"]:
             print(f"{'':14s} sets {prod['parameters']}")
     return EXIT_OK
+
+
+def _check_product_record(path: str) -> int:
+    """``cordsim products --check FILE``: every MISEV2023 item present or missing; exit 1
+    when one is missing."""
+    import textwrap
+
+    from cordsim.design.products import check_record, load_record
+
+    table = check_record(load_record(path))
+    for section, part in table.groupby("section", sort=False):
+        print(section)
+        for r in part.itertuples(index=False):
+            mark = "present" if r.present else "MISSING"
+            print("  " + textwrap.shorten(f"{mark:8} {r.key}: {r.value}", width=116,
+                                         placeholder="..."))
+            if not r.present:
+                print(textwrap.indent(textwrap.fill(r.item, 100), " " * 11))
+    missing = int((~table["present"]).sum())
+    print(f"{len(table) - missing} of {len(table)} MISEV2023 items present"
+          + (f"; missing: {', '.join(table.loc[~table['present'], 'key'])}" if missing else ""))
+    return EXIT_OK if not missing else EXIT_CHECK_FAILED
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -1043,7 +1068,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "resume a fit; the other starts stay random)")
     cal.set_defaults(func=_cmd_calibrate)
 
-    prod = sub.add_parser("products", help="list therapy products, routes and cargo")
+    prod = sub.add_parser("products", help="list therapy products, routes and cargo; check "
+                          "a product record against MISEV2023")
+    prod.add_argument("--check", default=None, metavar="FILE",
+                      help="a product record (TOML, like data/product_records/"
+                      "example_bm_msc_sev.toml): report each MISEV2023 item present or "
+                      "missing (exit 1 when one is missing)")
     prod.set_defaults(func=_cmd_products)
 
     params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
