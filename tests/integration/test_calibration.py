@@ -147,11 +147,14 @@ def test_a_small_calibration_runs_end_to_end(problem, tmp_path):
                  "--max-nfev", "15", "--ensemble-draws", "400", "--no-spec-targets"]) == 0
     for name in ("estimates.csv", "fit.csv", "starts.csv", "rat.toml", "summary.json",
                  "samples.csv", "ensemble.json", "fig_fit.png", "fig_waterfall.png",
-                 "fig_identifiability.png", "targets.csv"):
+                 "fig_identifiability.png", "targets.csv", "prior_predictive.csv"):
         assert (out / name).stat().st_size > 0, name
     est = pd.read_csv(out / "estimates.csv")
     assert set(est["parameterId"]) == {"k_locomotor_recovery", "ec50_function_substrate"}
     assert pd.read_csv(out / "targets.csv").empty  # --no-spec-targets
+    prior = pd.read_csv(out / "prior_predictive.csv")  # what the priors alone imply
+    assert len(prior) == 3 and (prior["prior_q05"] <= prior["prior_q95"]).all()
+    assert (prior["prior_draws"] == 100).all() and prior["best_fit"].notna().all()
     assert (est["estimate"] >= est["lower"]).all() and (est["estimate"] <= est["upper"]).all()
     starts = pd.read_csv(out / "starts.csv")
     from cordsim.analysis.calibration import PetabObjective

@@ -738,7 +738,8 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     ensemble: ``laplace``, importance-resampled draws of a widened Laplace approximation, or
     ``emcee``, the affine-invariant ensemble sampler; diagnostics in ``ensemble.json``),
     ``summary.json`` and figures (fit against data with the data's SD; waterfall of the starts;
-    identifiability). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``).
+    identifiability), ``prior_predictive.csv`` (what the priors alone imply for the therapy's
+    gains). ``samples`` > 0 also runs an MCMC chain of that length (``mcmc_*``).
     ``gradient``: the optimizer's Jacobian, ``exact`` (forward sensitivities) or ``fd``
     (forward differences). ``start``: a previous fit's ``estimates.csv`` whose estimates
     are the first start (parameters it lacks start at the prior mean): to refine or resume a
@@ -754,6 +755,7 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
         THERAPY_PARAMETERS,
         laplace_ensemble,
         posterior_ensemble,
+        prior_predictive,
         sample_posterior,
     )
     from cordsim.data import data_path
@@ -794,6 +796,9 @@ def calibrate(yaml_path: str | Path, out: str | Path, *, n_starts: int = 8, seed
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_calibration(table, result.starts, out)
     plot_identifiability(estimates, out / "fig_identifiability.png")
+    if objective.model_names:  # what the priors alone imply for the gains
+        summary["prior_predictive"] = prior_predictive(objective, result.best, out,
+                                                       seed=seed).to_dict("records")
     if ensemble == "emcee":
         summary["ensemble"] = posterior_ensemble(
             objective, result.best, out, seed=seed,
