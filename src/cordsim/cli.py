@@ -135,8 +135,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--out must be an HTML file, got {args.out!r}")
     if not out.parent.exists():
         raise ScenarioError(f"folder {str(out.parent)!r} does not exist")
-    from cordsim.io.report import check_run_folder
+    from cordsim.io.report import check_run_folder, folder_command, write_folder_report
 
+    folder = Path(args.run_dir)
+    command = folder_command(folder) if folder.is_dir() else None
+    if command not in (None, "run", "experiment"):  # a cohort, scan, ... folder
+        with output_file(out) as tmp:
+            write_folder_report(folder, tmp)
+        print(f"wrote {out} (one self-contained HTML file)")
+        return EXIT_OK
     check_run_folder(args.run_dir)  # every check before the (seconds-long) validation
     with output_file(out) as tmp:
         _report(Path(args.run_dir), tmp, validation=not args.no_validation)
@@ -903,8 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write report.html (self-contained, with validation status)")
     run.set_defaults(func=_cmd_run)
 
-    rep = sub.add_parser("report", help="one self-contained HTML file from a run folder")
-    rep.add_argument("run_dir", help="folder written by 'cordsim run'")
+    rep = sub.add_parser("report", help="one self-contained HTML file from a run, cohort, "
+                         "scan, optimize, sensitivity or calibrate folder")
+    rep.add_argument("run_dir", help="folder written by 'cordsim run' (or cohort, scan, "
+                     "optimize, sensitivity, calibrate)")
     rep.add_argument("--out", required=True, help="HTML file to write")
     rep.add_argument("--no-validation", action="store_true",
                      help="leave out the validation status (saves ~5 s)")

@@ -76,3 +76,25 @@ def test_report_and_netcdf_keep_every_arms_provenance(tmp_path):
     assert main(["run", str(one), "--report", "--out", str(tmp_path / "one")]) == 0
     page = (tmp_path / "one" / "report.html").read_text()
     assert "route intrathecal" in page and "cordsim report: one-arm</h1>" in page
+
+
+def test_cohort_and_scan_folders_get_a_report(tmp_path):
+    """cordsim report refused every folder but a run's (issue 24): a cohort's report shows its
+    trial (with assurance) and percentiles, a scan's its table and figure, both with what
+    made them; a folder changed after it was written is refused."""
+    cohort, scan = tmp_path / "cohort", tmp_path / "scan"
+    assert main(["cohort", "default", "--n", "6", "--out", str(cohort)]) == 0
+    assert main(["scan", "default", "--arm", "single sEV bolus", "--vary",
+                 "dose=1e10..1e11:log:2", "--out", str(scan), "--quiet"]) == 0
+    for folder, words in ((cohort, ("trial.csv", "assurance", "percentiles.csv")),
+                          (scan, ("scan.csv", "gain_q95", "scan_gain"))):
+        out = tmp_path / f"{folder.name}.html"
+        assert main(["report", str(folder), "--out", str(out)]) == 0
+        page = out.read_text()
+        assert f"cordsim {folder.name} report" in page and "Provenance" in page
+        assert "model_hash" in page and "<script" not in page
+        for word in words:
+            assert word in page, word
+    (scan / "scan.csv").write_text("changed\n")
+    assert main(["report", str(scan), "--out", str(tmp_path / "again.html")]) == 2
+    assert not (tmp_path / "again.html").exists()

@@ -204,3 +204,73 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
         raise ScenarioError(f"cannot write the report to {str(out)!r}: "
                             f"{exc.strerror or exc}") from None
     return out
+
+
+# the tables a folder report shows for each command (the rest of the folder's CSVs follow)
+FOLDER_TABLES = {
+    "cohort": ("trial.csv", "percentiles.csv"),
+    "scan": ("scan.csv",),
+    "optimize": ("pareto.csv", "trials.csv"),
+    "sensitivity": (),
+    "calibrate": ("estimates.csv", "targets.csv", "prior_predictive.csv", "fit.csv"),
+}
+MAX_ROWS = 200  # rows of a table shown (the CSV has them all)
+
+
+def folder_command(folder: str | Path) -> str | None:
+    """The command that wrote ``folder`` (its manifest), or None without one."""
+    from cordsim.io.outputs import read_manifest
+
+    manifest = read_manifest(folder)
+    return None if manifest is None else str(manifest.get("command"))
+
+
+def write_folder_report(folder: str | Path, out: str | Path) -> Path:
+    """The report of a cohort, scan, optimize, sensitivity or calibrate folder (checked
+    against its manifest first): what made it (``provenance.json``), its tables (the
+    command's own first, each cut at :data:`MAX_ROWS` rows) and its figures, in one
+    self-contained HTML file."""
+    import pandas as pd
+
+    from cordsim.io.outputs import PROVENANCE, verify_folder
+
+    folder = Path(folder)
+    manifest = verify_folder(folder)
+    command = str(manifest.get("command"))
+    if command not in FOLDER_TABLES:
+        raise ScenarioError(f"{folder} was written by 'cordsim {command}', which has no "
+                            f"report; reports exist for run, {', '.join(FOLDER_TABLES)}")
+    files = sorted(manifest["files"])
+    parts = [f"<h1>cordsim {html.escape(command)} report: {html.escape(folder.name)}</h1>"]
+    parts.append(f'<p class="note">Folder <code>{html.escape(str(folder))}</code>; '
+                 f"cordsim {html.escape(str(manifest.get('cordsim_version')))}, written "
+                 f"{html.escape(str(manifest.get('written')))}.</p>")
+    own = [f for f in FOLDER_TABLES[command] if f in files]
+    tables = own + [f for f in files if f.endswith(".csv") and f not in own
+                    and "/" not in f]
+    for name in tables:
+        df = _read_csv(folder / name)
+        parts.append(f"<h2>{html.escape(name)}</h2>")
+        if len(df) > MAX_ROWS:
+            parts.append(f'<p class="note">First {MAX_ROWS} of {len(df)} rows.</p>')
+        parts.append(_table(df.head(MAX_ROWS)))
+    figures = [folder / f for f in files if f.endswith((".png", ".svg"))]
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        parts.extend(_image(f) for f in figures)
+    if PROVENANCE in files:
+        prov = _json((folder / PROVENANCE).read_text(encoding="utf-8"),
+                     f"{folder / PROVENANCE}", dict)
+        parts.append("<h2>Provenance</h2>")
+        parts.append(_table(pd.DataFrame([{"field": k, "value": str(v)}
+                                          for k, v in prov.items()])))
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cordsim "
+            f"{html.escape(command)} report</title><style>{STYLE}</style></head><body>"
+            f"{''.join(parts)}</body></html>")
+    out = Path(out)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot write the report to {str(out)!r}: "
+                            f"{exc.strerror or exc}") from None
+    return out
