@@ -312,6 +312,9 @@ def test_browser_builds_two_arms_runs_and_matches_the_cli(chromium, server, tmp_
             page.click("#run")
             expect(page.locator("#error")).to_contain_text("dose amount must be positive")
             expect(page.locator("#error")).to_contain_text("arm 'sEV 100 ug IV'")
+            # the message is in view, and the earlier run's results are gone (issue 24)
+            expect(page.locator("#error")).to_be_in_viewport()
+            expect(page.locator("#results")).to_be_hidden()
             assert httpx.get(server + "/api/health").status_code == 200
 
             page.click("#check-validation")
