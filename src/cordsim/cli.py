@@ -102,6 +102,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.report:
             written.append(_report(out, out / "report.html", label=args.out))
     written = published(written, out, args.out)
+    if args.json:
+        import json
+
+        print(json.dumps({"injury": sim.injury.description, "days": args.days,
+                          "species": args.species,
+                          "summary": json.loads(result.summary().to_json(orient="records")),
+                          "written": [str(p) for p in written]}, indent=1))
+        return code
     print(f"{sim.injury.description}, {args.days:g} days, species {args.species}")
     print(result.summary().query("metric.str.startswith('bbb_day') or "
                                  "metric.str.startswith('bscb_permeability_peak') or "
@@ -216,7 +224,7 @@ def _run_scenario_file(args: argparse.Namespace, posterior: object = None) -> in
     check_scenario_run(scenario, args.ensemble)  # memory, before any work
     with output_folder(args.out, command="run", known=RUN_OUTPUTS) as out:
         # the same code path as the web app (cordsim serve): same numbers, same files
-        res, written, failure = run_and_write(scenario, out, progress=True,
+        res, written, failure = run_and_write(scenario, out, progress=not args.quiet,
                                               ensemble=args.ensemble, formats=args.format,
                                               point=args.point, target=args.predict,
                                               posterior=posterior)
@@ -227,6 +235,16 @@ def _run_scenario_file(args: argparse.Namespace, posterior: object = None) -> in
         if args.report:
             written.append(_report(out, out / "report.html", label=args.out))
     written = published(written, out, args.out)
+    if args.json:
+        import json
+
+        import pandas as pd
+
+        table = pd.read_csv(Path(args.out) / "endpoints.csv")
+        print(json.dumps({"scenario": scenario.name, "changed": changed,
+                          "endpoints": json.loads(table.to_json(orient="records")),
+                          "written": [str(p) for p in written]}, indent=1))
+        return code
     print(f"{scenario.name}: {scenario.description}")
     if changed:
         print("changed from the scenario file: " + "; ".join(changed))
@@ -613,7 +631,11 @@ def _cmd_products(args: argparse.Namespace) -> int:
 
     if args.check is not None:
         return _check_product_record(args.check)
+    if args.json:
+        import json
 
+        print(json.dumps(products(), indent=1))
+        return EXIT_OK
     for name, prod in products().items():
         extra = f", purity {prod['purity']}" if "purity" in prod else ""
         print(f"{name:14s} {prod['kind']:5s} routes {'/'.join(prod['routes'])}{extra}\n"
@@ -906,6 +928,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", action="append", default=None, metavar="FMT",
                      help="figure format: png, svg or pdf, repeated or comma-separated "
                      "(--format png,svg,pdf); every figure is written in each (default png)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true",
+                     help="print the endpoints (natural-history: the summary) and the "
+                     "files written as JSON instead of a table")
     run.add_argument("--report", action="store_true",
                      help="also write report.html (self-contained, with validation status)")
     run.set_defaults(func=_cmd_run)
@@ -1083,6 +1109,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a product record (TOML, like data/product_records/"
                       "example_bm_msc_sev.toml): report each MISEV2023 item present or "
                       "missing (exit 1 when one is missing)")
+    prod.add_argument("--json", action="store_true", help="the products as JSON")
     prod.set_defaults(func=_cmd_products)
 
     params = sub.add_parser("params", help="list every parameter with unit, bounds and source")

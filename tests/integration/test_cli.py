@@ -106,6 +106,17 @@ def test_params_fit_120_columns_and_json_parses(capsys):
     assert {"parameterId", "nominalValue", "unit", "source", "evidence"} <= set(records[0])
 
 
+def test_run_and_products_speak_json(tmp_path, capsys):
+    import json
+
+    assert main(["run", "natural-history", "--days", "3", "--json", "--quiet",
+                 "--out", str(tmp_path / "nh")]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["days"] == 3 and any(r["metric"].startswith("bbb") for r in done["summary"])
+    assert main(["products", "--json"]) == 0
+    assert "sev_naive" in json.loads(capsys.readouterr().out)
+
+
 def test_default_scenario_compares_four_arms(default_run):
     for name in ("timecourse.csv", "timecourse.nc", "summary.csv", "endpoints.csv",
                  "fig_comparison.png", "fig_natural_history.png", "fig_outcomes.png"):
