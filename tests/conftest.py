@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import cordsim
@@ -24,11 +26,27 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("protocol", list(PROTOCOLS.values()), ids=list(PROTOCOLS))
 
 
+# Fixtures whose setup takes seconds (a whole run, a server, a browser, a cohort): every test
+# that uses one is slow, so that the default run never pays for them.
+HEAVY_FIXTURES = frozenset({"default_run", "two_arm_run", "two_arm", "finished", "server",
+                            "chromium", "cohort_dir"})
+SLOW_TESTS = Path(__file__).with_name("slow_tests.txt")
+
+
+def slow_test_ids() -> set[str]:
+    """The node ids listed in ``slow_tests.txt`` (measured; see its header)."""
+    return {line.split(maxsplit=1)[1].strip() for line in SLOW_TESTS.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
 def pytest_collection_modifyitems(items):
+    slow = slow_test_ids()
     for item in items:
         for kind in ("unit", "integration", "contract"):
             if f"/{kind}/" in str(item.fspath):
                 item.add_marker(getattr(pytest.mark, kind))
+        if item.nodeid in slow or HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
