@@ -7,7 +7,7 @@ from typing import Any
 
 from cordsim.errors import CordsimError
 
-EXTRAS = {"pyarrow": "cohort", "distributed": "cohort", "libsbml": "sbml",
+EXTRAS = {"pyarrow": "cohort", "distributed": "cohort", "libsbml": "sbml", "libsedml": "sbml",
           "roadrunner": "sbml", "petab": "calibration", "pypesto": "calibration",
           "emcee": "calibration", "cma": "calibration",
           "SALib": "design", "optuna": "design", "fastapi": "app", "uvicorn": "app"}

@@ -283,6 +283,26 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return EXIT_OK if check.passed else EXIT_CHECK_FAILED
 
 
+def _export_omex(args: argparse.Namespace, out: Path) -> int:
+    """``cordsim export omex SCENARIO --out FILE.omex``: every arm's SBML and SED-ML, the
+    PEtab problem and the manifest in one COMBINE archive."""
+    from cordsim.design.scenario import load_scenario
+    from cordsim.io.omex import export_omex
+
+    if not args.scenario:
+        raise ScenarioError("export omex needs a SCENARIO (e.g. default)")
+    if args.arm or args.severity is not None:
+        raise ScenarioError("export omex writes every arm of the scenario as it is: no --arm "
+                            "or --severity")
+    scenario = load_scenario(args.scenario)
+    with output_file(out) as tmp:
+        names = export_omex(scenario, tmp)
+    print(f"wrote {out} (COMBINE archive: {len(scenario.arms)} SBML models and SED-ML "
+          f"simulations, {sum(n.startswith('petab/') for n in names)} PEtab files, "
+          "manifest.xml)")
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from cordsim.io.sbml import check_sbml, export_sbml
     from cordsim.run.scenarios import arm_simulation
@@ -292,6 +312,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.out.strip() or out.is_dir() or args.out.endswith(("/", "\\")):
         raise ScenarioError(f"--out must name a file to write (e.g. model.xml), got "
                             f"{args.out!r}{' (an existing folder)' if out.is_dir() else ''}")
+    if args.format == "omex":
+        return _export_omex(args, out)
     if args.scenario:
         from cordsim.design.scenario import load_scenario
 
@@ -951,14 +973,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default=None, help="output folder (results/experiments/NAME)")
     exp.set_defaults(func=_cmd_experiment)
 
-    exp_ = sub.add_parser("export", help="export the model as SBML (doses as events)")
-    exp_.add_argument("format", choices=("sbml",))
+    exp_ = sub.add_parser("export", help="export the model as SBML (doses as events), or a "
+                          "scenario as a COMBINE archive (SBML, SED-ML, PEtab)")
+    exp_.add_argument("format", choices=("sbml", "omex"))
     exp_.add_argument("scenario", nargs="?", help="scenario file or built-in name (default: "
                       "untreated natural history)")
     exp_.add_argument("--arm", default=None, help="arm of the scenario (default: the first)")
     exp_.add_argument("--severity", default=None,
                       help="injury without a scenario (default moderate)")
-    exp_.add_argument("--out", required=True, help="SBML file to write")
+    exp_.add_argument("--out", required=True, help="file to write (model.xml, scenario.omex)")
     exp_.set_defaults(func=_cmd_export)
 
     coh = sub.add_parser("cohort", help="virtual cohort and trial of a scenario (resumable)")
