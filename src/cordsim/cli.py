@@ -907,13 +907,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.host, args.port)
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and ``git describe`` of the source tree (computed
+    only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        from cordsim.io.outputs import _git_describe
+
+        print(f"cordsim {__version__} (git {_git_describe()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from cordsim.data import SPECIES, injury_presets
     from cordsim.io.scenario_outputs import DEFAULT_ENSEMBLE
 
     parser = argparse.ArgumentParser(prog="cordsim", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"cordsim {__version__}")
+    parser.add_argument("--version", action=_Version,
+                        help="cordsim's version and the git commit it runs from")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write tables and figures")

@@ -316,7 +316,8 @@ def test_issue8_empty_out_version_and_exit_codes(tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
-    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("cordsim 0.")
+    shown = capsys.readouterr().out
+    assert exit_.value.code == 0 and shown.startswith("cordsim 0.") and "(git " in shown
     assert (EXIT_BAD_INPUT, EXIT_SOLVER_FAILED) == (2, 3)
 
 
