@@ -182,17 +182,22 @@ def ensemble_members(n: int | None = None) -> Any:
     """Members of the shipped ensemble of fitted parameter values (``calibration/samples.csv``,
     drawn by the calibration, ``calibration/ensemble.json`` says how): ``n`` spread over the
     ensemble, or all; cordsim's parameters only."""
-    import numpy as np
-
     df = _samples()
     # the model's parameters only (samples.csv also holds the problem's own: observation
     # parameters and study severities, which a scenario does not take)
     model = set(default_parameters().records)
-    df = df[[c for c in df.columns if c in model]]
+    return spread_members(df[[c for c in df.columns if c in model]], n, "the members shipped")
+
+
+def spread_members(df: Any, n: int | None, what: str) -> Any:
+    """``n`` rows of ``df`` spread evenly over it (all with None), or a ScenarioError naming
+    ``what`` the rows are when ``n`` is not 1 to their number."""
+    import numpy as np
+
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
-            raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} (the "
-                                f"members shipped), got {n!r}")
+            raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} ({what}), "
+                                f"got {n!r}")
         df = df.iloc[np.linspace(0, len(df) - 1, n).round().astype(int)]
     return df.reset_index(drop=True)
 

@@ -195,8 +195,14 @@ def write_report(run_dir: str | Path, out: str | Path, *, validation: Any = None
             "perturbations", "status", "cordsim_version")
     parts.append(_table(pd.DataFrame([{"field": k, "value": str(attrs.get(k, ""))}
                                       for k in keys])))
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cordsim report"
-            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    return _write_page("cordsim report", parts, out)
+
+
+def _write_page(title: str, parts: list[str], out: str | Path) -> Path:
+    """One self-contained HTML page of ``parts`` (already escaped) at ``out``."""
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
+            f"{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"{''.join(parts)}</body></html>")
     out = Path(out)
     try:
         out.write_text(page, encoding="utf-8")
@@ -264,13 +270,4 @@ def write_folder_report(folder: str | Path, out: str | Path) -> Path:
         parts.append("<h2>Provenance</h2>")
         parts.append(_table(pd.DataFrame([{"field": k, "value": str(v)}
                                           for k, v in prov.items()])))
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>cordsim "
-            f"{html.escape(command)} report</title><style>{STYLE}</style></head><body>"
-            f"{''.join(parts)}</body></html>")
-    out = Path(out)
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot write the report to {str(out)!r}: "
-                            f"{exc.strerror or exc}") from None
-    return out
+    return _write_page(f"cordsim {command} report", parts, out)

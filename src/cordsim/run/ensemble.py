@@ -151,13 +151,9 @@ class Posterior:
 
     def members(self, n: int | None = None) -> Any:
         """``n`` members spread over the samples (all by default); model parameters only."""
-        df = self.samples
-        if n is not None:
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(df):
-                raise ScenarioError(f"--ensemble must be an integer from 1 to {len(df)} (the "
-                                    f"members in {self.source}), got {n!r}")
-            df = df.iloc[np.linspace(0, len(df) - 1, n).round().astype(int)]
-        return df.reset_index(drop=True)
+        from cordsim.data import spread_members
+
+        return spread_members(self.samples, n, f"the members in {self.source}")
 
 
 def run_members(scenario: Scenario, members: Any, *, target: str = DEFAULT_TARGET,
