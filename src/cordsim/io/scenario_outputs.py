@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from cordsim.run.results import ScenarioResult
 
 
-DEFAULT_ENSEMBLE = 100  # members a run uses for its median and band (about 4 s for 4 arms)
+DEFAULT_ENSEMBLE = 100  # members a run uses for its median and band (about 6 s for 4 arms)
 
 
 def ensemble_size(scenario: Scenario, ensemble: int | None) -> int:
