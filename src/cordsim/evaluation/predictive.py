@@ -151,14 +151,17 @@ class _Runner:
                 for n, v in data.items()}
 
 
-def _study_severity(rows: Any, runner: _Runner, preset: str) -> float | None:
+SEVERITY_GRID = np.linspace(0.05, 0.95, 91)
+
+
+def _study_severity(rows: Any, fit: _Runner, preset: str) -> float | None:
     """The severity that best reproduces a study's own vehicle/untreated BBB means (least
-    squares on a grid, at the fit's parameters), or None without such rows."""
+    squares on :data:`SEVERITY_GRID`; ``fit``: the fit's parameters, one member per grid
+    point, its runs shared by every study), or None without such rows."""
     own = rows[(rows["observation_model"] == "bbb") & rows["condition"].isin(VEHICLE)]
     if own.empty:
         return None
-    grid = np.linspace(0.05, 0.95, 91)
-    fit = _Runner(runner_members_at_fit(len(grid)), runner.parameters)
+    grid = SEVERITY_GRID
     data = fit.run(preset, "", grid)
     cost = np.zeros(len(grid))
     for _, row in own.iterrows():
@@ -177,12 +180,21 @@ def runner_members_at_fit(n: int) -> Any:
     return pd.DataFrame([{k: p[k] for k in names}] * n)
 
 
-def predict(rows: Any | None = None, *, members: int = MEMBERS, therapy: bool = True,
-            seed: int = 0, progress: bool = False) -> Any:
+def _lpd(observed: float, mu: np.ndarray, sigma: float) -> float:
+    """Log of the mean over members of the normal density of ``observed``."""
+    if not len(mu):
+        return math.nan
+    dens = np.exp(-0.5 * ((observed - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    return float(np.log(np.mean(dens)))
+
+
+def predict(rows: Any | None = None, *, members: int = MEMBERS, seed: int = 0,
+            progress: bool = False) -> Any:
     """Each row's posterior predictive (module docstring): a DataFrame with obs_id, study,
     observable, observation_model, condition, time_day, observed, sigma, median, lo90,
-    hi90, inside, lpd (log predictive density, natural log), severity (how the study's
-    severity was set). ``therapy=False``: the no-therapy null."""
+    hi90, inside, lpd (log predictive density, natural log), lpd_no_therapy (the same
+    members and study draws without any treatment effect: the no-therapy null), severity
+    (how the study's severity was set)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -193,6 +205,7 @@ def predict(rows: Any | None = None, *, members: int = MEMBERS, therapy: bool = 
     rows = heldout_rows() if rows is None else rows
     effects = StudyEffects.shipped()
     runner = _Runner(ensemble_members(members))
+    fit = _Runner(runner_members_at_fit(len(SEVERITY_GRID)))
     params = _observation_params()
     models = assays()["models"]
     rng = np.random.default_rng(seed)
@@ -204,7 +217,7 @@ def predict(rows: Any | None = None, *, members: int = MEMBERS, therapy: bool = 
         # the study's draws: one effect factor and one severity shift per member
         factor, shift = effects.draw(members, target="new-study",
                                      seed=int(rng.integers(2**31)))
-        known = _study_severity(part, runner, preset)
+        known = _study_severity(part, fit, preset)
         for _, row in part.iterrows():
             is_vehicle = row["condition"] in VEHICLE or row["condition"] == "sham"
             if known is not None and not is_vehicle:
@@ -217,27 +230,28 @@ def predict(rows: Any | None = None, *, members: int = MEMBERS, therapy: bool = 
             v_at = runner.at(vehicle, day)
             if row["protocol"] and not is_vehicle:
                 treated = runner.at(runner.run(injury, row["protocol"], severity), day)
-                u = factor if therapy else np.zeros(members)
-                t_at = {n: v_at[n] + u * (treated[n] - v_at[n]) for n in treated}
+                t_at = {n: v_at[n] + factor * (treated[n] - v_at[n]) for n in treated}
             else:
                 t_at = v_at
             formula = _Formula.of(_row_formula(row), set(v_at), params)
             mu = formula(t_at, v_at)
+            mu_null = formula(v_at, v_at)  # no treatment effect
             sigma = row_sigma(row, models[row["observation_model"]])
             observed = _num(row["value"])
             ok = np.isfinite(mu)
             mu = mu[ok]
+            mu_null = mu_null[np.isfinite(mu_null)]
             noise = rng.standard_normal((len(mu), NOISE_DRAWS)) * sigma
             draws = (mu[:, None] + noise).ravel()
             lo, med, hi = np.quantile(draws, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
-            dens = np.exp(-0.5 * ((observed - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
             out.append({"obs_id": row["obs_id"], "study": study,
                         "observable": row["observable"] or row["observation_model"],
                         "observation_model": row["observation_model"],
                         "condition": row["condition"], "time_day": day,
                         "observed": observed, "sigma": sigma, "median": med, "lo90": lo,
                         "hi90": hi, "inside": bool(lo <= observed <= hi),
-                        "lpd": float(np.log(np.mean(dens))) if len(mu) else math.nan,
+                        "lpd": _lpd(observed, mu, sigma),
+                        "lpd_no_therapy": _lpd(observed, mu_null, sigma),
                         "severity": how, "members": int(ok.sum())})
     return pd.DataFrame(out)
 
@@ -298,7 +312,6 @@ def predictive_validation(*, members: int = MEMBERS, progress: bool = False
         raise ScenarioError("the dataset has no held-out quantitative row with an observation "
                             "model")
     table = predict(rows, members=members, progress=progress)
-    table["lpd_no_therapy"] = predict(rows, members=members, therapy=False)["lpd"].to_numpy()
     emp = empirical_null(rows)
     table["median_empirical"] = emp["median"].to_numpy()
     table["lpd_empirical"] = emp["lpd"].to_numpy()
