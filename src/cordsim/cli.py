@@ -915,9 +915,9 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
-        from cordsim.io.outputs import _git_describe
+        from cordsim.io.outputs import git_describe
 
-        print(f"cordsim {__version__} (git {_git_describe()})")
+        print(f"cordsim {__version__} (git {git_describe()})")
         parser.exit()
 
 

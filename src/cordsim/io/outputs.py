@@ -83,7 +83,7 @@ def write_manifest(folder: str | Path, command: str) -> Path:
 PROVENANCE = "provenance.json"
 
 
-def _git_describe() -> str:
+def git_describe() -> str:
     """``git describe --always --dirty`` of the source tree cordsim runs from, or "unknown"
     (an installed wheel, no git)."""
     import subprocess
@@ -106,7 +106,7 @@ def provenance(command: str) -> dict[str, Any]:
     from cordsim.biology import CordModel
     from cordsim.data import default_parameters
 
-    return {"cordsim_version": __version__, "git_describe": _git_describe(),
+    return {"cordsim_version": __version__, "git_describe": git_describe(),
             "model_hash": CordModel().structure_hash,
             "parameter_set": "rat", "parameter_set_hash": default_parameters("rat").hash,
             "command": command, "argv": ["cordsim", *sys.argv[1:]]
