@@ -122,12 +122,11 @@ class ProtocolEvaluator:
                 raise ScenarioError("give --n (virtual animals at the best fit) or the "
                                     "posterior members, not both")
             from cordsim.data import ensemble_members
-            from cordsim.run.ensemble import DEFAULT_TARGET, StudyEffects
+            from cordsim.run.ensemble import DEFAULT_TARGET, StudyEffects, member_values
 
-            draws = ensemble_members(members)
-            fixed = set(self.scenario.parameters) | set(self.arm.parameters)
-            self.animals = [{k: v for k, v in row.items() if k not in fixed}
-                            for row in draws.to_dict("records")]
+            # the same members in the control arm and the varied one
+            self.animals = member_values(ensemble_members(members), self.scenario,
+                                         self.scenario.arms[0], self.arm)
             # each member's study effect factor on the treatment effect (a study of the
             # scenario's injury, as cordsim run predicts it)
             self.factor = StudyEffects.shipped().draw(members, target=DEFAULT_TARGET,

@@ -156,6 +156,14 @@ class Posterior:
         return spread_members(self.samples, n, f"the members in {self.source}")
 
 
+def member_values(members: Any, scenario: Scenario, *arms: Any) -> list[dict[str, float]]:
+    """Each member's parameter values (a DataFrame's rows) without those the scenario or
+    one of ``arms`` sets itself: a scenario's own override wins over a member's value."""
+    fixed = set(scenario.parameters).union(*(arm.parameters for arm in arms))
+    return [{k: v for k, v in row.items() if k not in fixed}
+            for row in members.to_dict("records")]
+
+
 def run_members(scenario: Scenario, members: Any, *, target: str = DEFAULT_TARGET,
                 effects: StudyEffects | None = None, seed: int = 0, parameters: Any = None,
                 columns: tuple[str, ...] | None = None) -> MemberRuns:
@@ -179,11 +187,9 @@ def run_members(scenario: Scenario, members: Any, *, target: str = DEFAULT_TARGE
     factor, shift = effects.draw(len(members), target=target, seed=seed)
     raw: dict[str, dict[str, np.ndarray]] = {}
     for arm, sim in zip(scenario.arms, sims, strict=True):
-        fixed = set(scenario.parameters) | set(arm.parameters)
         base = float(sim.parameters["injury_severity"])
         animals = []
-        for k, row in enumerate(members.to_dict("records")):
-            values = {n: v for n, v in row.items() if n not in fixed}
+        for k, values in enumerate(member_values(members, scenario, arm)):
             if shift[k]:
                 values["injury_severity"] = float(np.clip(base + shift[k], 0.0, 1.0))
             animals.append(values)
